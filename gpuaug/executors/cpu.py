@@ -1,0 +1,257 @@
+"""The cpu executor for image-level ops: vectorised numpy, exactly Pillow's pixels.
+
+Samples are grouped by op family (LUT, blend, affine, flip, resample) and each family is
+computed for its whole group at once; per-sample Python is limited to small parameter
+set-up (histograms, downscale's per-sample intermediate size).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops import OP_IDS, OPS
+from .params import affine_coefficients, downscale_size
+
+_ID = OP_IDS
+
+
+def apply_ops(images: np.ndarray, ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Apply op ``ids[i]`` with ``values[i]`` to ``images[i]`` (validated NHWC uint8)."""
+    out = np.empty_like(images)
+    families = np.array([OPS_BY_ID_FAMILY[i] for i in ids]) if ids.size else np.array([], dtype=object)
+    for family, run in _FAMILY_RUNNERS.items():
+        idx = np.nonzero(families == family)[0]
+        if idx.size:
+            out[idx] = run(images[idx], ids[idx], values[idx])
+    return out
+
+
+# ---------------------------------------------------------------- LUT ops
+
+def histograms(images: np.ndarray) -> np.ndarray:
+    """(n, 3, 256) int64 per-sample per-channel histograms."""
+    n = images.shape[0]
+    hist = np.empty((n, 3, 256), dtype=np.int64)
+    offsets = np.array([0, 256, 512], dtype=np.intp)
+    for i in range(n):
+        hist[i] = np.bincount((images[i].reshape(-1, 3) + offsets).ravel(), minlength=768).reshape(3, 256)
+    return hist
+
+
+def autocontrast_luts(hist: np.ndarray, cutoff: np.ndarray) -> np.ndarray:
+    """Pillow's ImageOps.autocontrast LUTs for (n, 3, 256) histograms and n cutoffs (%)."""
+    n_pixels = hist.sum(axis=-1, keepdims=True)  # (n, 3, 1)
+    cut = np.floor(n_pixels * cutoff[:, None, None] / 100)  # int(float(N * c) // 100)
+    # Removing `cut` samples from the low end empties every bin whose cumulative count is
+    # <= cut; likewise from the high end (the two never meet for cutoff < 50).
+    cum = np.cumsum(hist, axis=-1)
+    rcum = np.cumsum(hist[..., ::-1], axis=-1)[..., ::-1]
+    keep_lo = cum > cut
+    keep_hi = rcum > cut
+    lo = np.where(keep_lo.any(-1), np.argmax(keep_lo, axis=-1), 255)
+    hi = np.where(keep_hi.any(-1), 255 - np.argmax(keep_hi[..., ::-1], axis=-1), 0)
+    span = np.maximum(hi - lo, 1).astype(np.float64)
+    scale = 255.0 / span
+    offset = -lo * scale
+    ramp = np.arange(256, dtype=np.float64)
+    lut = np.trunc(ramp * scale[..., None] + offset[..., None])
+    lut = np.clip(lut, 0, 255)
+    identity = np.broadcast_to(ramp, lut.shape)
+    return np.where((hi <= lo)[..., None], identity, lut).astype(np.uint8)
+
+
+def equalize_luts(hist: np.ndarray) -> np.ndarray:
+    """Pillow's ImageOps.equalize LUTs for (n, 3, 256) histograms."""
+    n_pixels = hist.sum(axis=-1)
+    nonempty = hist > 0
+    last = 255 - np.argmax(nonempty[..., ::-1], axis=-1)
+    step = (n_pixels - np.take_along_axis(hist, last[..., None], axis=-1)[..., 0]) // 255
+    safe_step = np.maximum(step, 1)[..., None]
+    before = np.cumsum(hist, axis=-1) - hist  # sum of h[j] for j < i
+    lut = np.minimum(255, (safe_step // 2 + before) // safe_step)
+    ramp = np.broadcast_to(np.arange(256), lut.shape)
+    identity = (nonempty.sum(-1) <= 1) | (step == 0)
+    return np.where(identity[..., None], ramp, lut).astype(np.uint8)
+
+
+def point_luts(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """(n, 3, 256) LUTs of the parameter-only LUT ops (identity, posterize, solarize, invert)."""
+    ramp = np.arange(256, dtype=np.int64)
+    n = ids.shape[0]
+    lut = np.tile(ramp, (n, 1))
+    sel = ids == _ID["posterize"]
+    if sel.any():
+        bits = values[sel].astype(np.int64)
+        mask = (0xFF << (8 - bits)) & 0xFF
+        lut[sel] = ramp[None, :] & mask[:, None]
+    sel = ids == _ID["solarize"]
+    if sel.any():
+        thr = values[sel].astype(np.int64)[:, None]
+        lut[sel] = np.where(ramp[None, :] < thr, ramp[None, :], 255 - ramp[None, :])
+    sel = ids == _ID["invert"]
+    lut[sel] = 255 - ramp
+    return np.repeat(lut[:, None, :], 3, axis=1).astype(np.uint8)
+
+
+def apply_luts(images: np.ndarray, luts: np.ndarray) -> np.ndarray:
+    """out[i, y, x, c] = luts[i, c, images[i, y, x, c]]."""
+    n = images.shape[0]
+    return luts[np.arange(n)[:, None, None, None], np.arange(3), images]
+
+
+def _run_lut(images, ids, values):
+    luts = point_luts(ids, values)
+    needs_hist = (ids == _ID["autocontrast"]) | (ids == _ID["equalize"])
+    if needs_hist.any():
+        hist = histograms(images[needs_hist])
+        sub_ids = ids[needs_hist]
+        sub = np.empty((hist.shape[0], 3, 256), dtype=np.uint8)
+        ac = sub_ids == _ID["autocontrast"]
+        if ac.any():
+            sub[ac] = autocontrast_luts(hist[ac], values[needs_hist][ac])
+        if (~ac).any():
+            sub[~ac] = equalize_luts(hist[~ac])
+        luts[needs_hist] = sub
+    return apply_luts(images, luts)
+
+
+# ---------------------------------------------------------------- blend ops (ImageEnhance)
+
+def grayscale(images: np.ndarray) -> np.ndarray:
+    """Pillow's RGB -> L: (19595 R + 38470 G + 7471 B + 32768) >> 16, shape (n, H, W)."""
+    rgb = images.astype(np.int32)
+    return (19595 * rgb[..., 0] + 38470 * rgb[..., 1] + 7471 * rgb[..., 2] + 32768) >> 16
+
+
+def smooth(images: np.ndarray) -> np.ndarray:
+    """Pillow's ImageFilter.SMOOTH (3x3, centre 5, sum 13); border pixels unchanged."""
+    out = images.copy()
+    h, w = images.shape[1:3]
+    if h < 3 or w < 3:
+        return out
+    x = images.astype(np.int32)
+    s = 4 * x[:, 1:-1, 1:-1]  # 5 * centre + 8 neighbours = 4 * centre + 3x3 box
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            s = s + x[:, dy:h - 2 + dy, dx:w - 2 + dx]
+    out[:, 1:-1, 1:-1] = (2 * s + 13) // 26
+    return out
+
+
+def blend(degenerate: np.ndarray, images: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    """Pillow's Image.blend(degenerate, image, f) in float32, truncating; clips when f is outside [0, 1]."""
+    a = factor.astype(np.float32)[:, None, None, None]
+    d = degenerate.astype(np.float32)
+    t = d + a * (images.astype(np.float32) - d)  # two float32 roundings, as in Pillow
+    return np.clip(np.trunc(t), 0, 255).astype(np.uint8)
+
+
+def _run_blend(images, ids, values):
+    degenerate = np.empty_like(images)
+    for name in ("color", "contrast", "brightness", "sharpness"):
+        sel = ids == _ID[name]
+        if not sel.any():
+            continue
+        imgs = images[sel]
+        if name == "color":
+            degenerate[sel] = grayscale(imgs)[..., None].astype(np.uint8)
+        elif name == "contrast":
+            lum = grayscale(imgs).reshape(imgs.shape[0], -1).astype(np.int64)
+            n_pix = lum.shape[1]
+            mean = (2 * lum.sum(axis=1) + n_pix) // (2 * n_pix)  # int(mean + 0.5)
+            degenerate[sel] = mean.astype(np.uint8)[:, None, None, None]
+        elif name == "brightness":
+            degenerate[sel] = 0
+        else:
+            degenerate[sel] = smooth(imgs)
+    return blend(degenerate, images, values)
+
+
+# ---------------------------------------------------------------- affine ops (bilinear)
+
+def affine_warp(images: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
+    """Pillow's Image.transform(AFFINE, BILINEAR) with per-sample (n, 6) output->input maps."""
+    n, h, w, _ = images.shape
+    X = np.arange(w, dtype=np.float64) + 0.5
+    Y = np.arange(h, dtype=np.float64) + 0.5
+    c = [coeffs[:, k][:, None, None] for k in range(6)]
+    sx = (c[0] * X[None, None, :] + c[1] * Y[None, :, None]) + c[2]
+    sy = (c[3] * X[None, None, :] + c[4] * Y[None, :, None]) + c[5]
+    inside = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
+    u = sx - 0.5
+    v = sy - 0.5
+    x0 = np.floor(u)
+    y0 = np.floor(v)
+    fx = (u - x0)[..., None]
+    fy = (v - y0)[..., None]
+    x0i = np.clip(x0, 0, w - 1).astype(np.intp)
+    x1i = np.clip(x0 + 1, 0, w - 1).astype(np.intp)
+    y0i = np.clip(y0, 0, h - 1).astype(np.intp)
+    y1i = np.clip(y0 + 1, 0, h - 1).astype(np.intp)
+    b = np.arange(n)[:, None, None]
+    src = images.astype(np.float64)
+    p00, p01 = src[b, y0i, x0i], src[b, y0i, x1i]
+    p10, p11 = src[b, y1i, x0i], src[b, y1i, x1i]
+    top = p00 + (p01 - p00) * fx
+    bottom = p10 + (p11 - p10) * fx
+    val = top + (bottom - top) * fy
+    return np.where(inside[..., None], np.trunc(val), 0).astype(np.uint8)
+
+
+def _run_affine(images, ids, values):
+    h, w = images.shape[1:3]
+    return affine_warp(images, affine_coefficients(ids, values, h, w))
+
+
+# ---------------------------------------------------------------- flips
+
+def _run_flip(images, ids, values):
+    out = images.copy()
+    sel = ids == _ID["mirror"]
+    out[sel] = images[sel][:, :, ::-1]
+    sel = ids == _ID["flip"]
+    out[sel] = images[sel][:, ::-1]
+    return out
+
+
+# ---------------------------------------------------------------- downscale
+
+def resize_bilinear(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """Bilinear resize of one HWC uint8 image: half-pixel centres, edge clamp, no
+    antialiasing, float64, round half up. Separable: rows first, then columns."""
+    in_h, in_w = image.shape[:2]
+
+    def taps(n_in, n_out):
+        src = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+        src = np.maximum(src, 0.0)
+        i0 = np.floor(src)
+        frac = src - i0
+        i0 = np.minimum(i0, n_in - 1).astype(np.intp)
+        i1 = np.minimum(i0 + 1, n_in - 1)
+        return i0, i1, frac
+
+    y0, y1, fy = taps(in_h, out_h)
+    x0, x1, fx = taps(in_w, out_w)
+    src = image.astype(np.float64)
+    rows = src[y0] + (src[y1] - src[y0]) * fy[:, None, None]
+    val = rows[:, x0] + (rows[:, x1] - rows[:, x0]) * fx[None, :, None]
+    return np.floor(val + 0.5).astype(np.uint8)
+
+
+def _run_resample(images, ids, values):
+    h, w = images.shape[1:3]
+    out = np.empty_like(images)
+    for i in range(images.shape[0]):
+        small_h, small_w = downscale_size(float(values[i]), h, w)
+        out[i] = resize_bilinear(resize_bilinear(images[i], small_h, small_w), h, w)
+    return out
+
+
+OPS_BY_ID_FAMILY = tuple(spec.family for spec in sorted(OPS.values(), key=lambda s: s.op_id))
+_FAMILY_RUNNERS = {
+    "lut": _run_lut,
+    "blend": _run_blend,
+    "affine": _run_affine,
+    "flip": _run_flip,
+    "resample": _run_resample,
+}
