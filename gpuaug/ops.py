@@ -147,13 +147,22 @@ def sample_values(ids, severity, rng: np.random.Generator, height: int, width: i
     Returns float64 values, one per id.
     """
     severity = check_severity(severity)
-    if autocontrast_cutoff not in ("none", "ipmix"):
-        raise ValueError(f"autocontrast_cutoff must be 'none' or 'ipmix', got {autocontrast_cutoff!r}")
     ids = np.asarray(ids, dtype=np.int32)
     n = ids.shape[0]
     level = rng.uniform(0.1, severity, size=n)
     sign = np.where(rng.uniform(size=n) > 0.5, -1.0, 1.0)
-    v = np.zeros(n, dtype=np.float64)
+    return values_at_levels(ids, level, sign, height, width, autocontrast_cutoff)
+
+
+def values_at_levels(ids, level, sign, height: int, width: int,
+                     autocontrast_cutoff: str = "none") -> np.ndarray:
+    """The deterministic level -> parameter map of the papers' code (see the module table)."""
+    if autocontrast_cutoff not in ("none", "ipmix"):
+        raise ValueError(f"autocontrast_cutoff must be 'none' or 'ipmix', got {autocontrast_cutoff!r}")
+    ids = np.asarray(ids, dtype=np.int32)
+    level = np.broadcast_to(np.asarray(level, dtype=np.float64), ids.shape)
+    sign = np.broadcast_to(np.asarray(sign, dtype=np.float64), ids.shape)
+    v = np.zeros(ids.shape, dtype=np.float64)
 
     def put(name, values):
         m = ids == OP_IDS[name]

@@ -1,0 +1,9 @@
+"""gpuaug: AugMix, PixMix, IPMix, Dynamic Mixup and NoisyMix as batched, PIL-faithful GPU
+augmentations (CUDA kernels, DALI graph nodes) with a CPU twin."""
+
+from . import ops
+from .methods import AugMix, CutMix, Cutout, DynamicMixup, Method, Mixup, NoisyMix, PixMix
+
+__version__ = "0.1.0"
+__all__ = ["ops", "Method", "AugMix", "PixMix", "DynamicMixup", "NoisyMix", "Mixup", "CutMix",
+           "Cutout", "__version__"]

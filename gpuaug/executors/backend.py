@@ -1,0 +1,53 @@
+"""Execution backends: an array module plus the image-op executor that works on it.
+
+Method code is written once against ``backend.xp`` (numpy or CuPy): float mixing is plain
+element-wise arithmetic, which numpy and CuPy round identically (float32, one rounding per
+operation), and image-level ops go through ``backend.apply_ops``.
+
+* ``cpu``: numpy + the numpy executor.
+* ``cuda``: CuPy + the CUDA kernels.
+* ``emulated``: numpy + the CUDA kernels run by the CPU emulator (tests of the CUDA path
+  on machines without a GPU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+BACKENDS = ("cpu", "cuda", "emulated")
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    xp: object  # numpy or cupy
+    apply_ops: Callable  # (uint8 NHWC array, int32 ids, float64 values) -> array
+
+    @property
+    def on_device(self) -> bool:
+        return self.name == "cuda"
+
+    def asarray(self, host_array):
+        """Move a small host array (plan data) to this backend."""
+        return self.xp.asarray(host_array)
+
+
+def get_backend(name: str) -> Backend:
+    if name == "cpu":
+        from . import cpu
+
+        return Backend("cpu", np, cpu.apply_ops)
+    if name == "cuda":
+        import cupy
+
+        from . import cuda
+
+        return Backend("cuda", cupy, lambda x, ids, v: cuda.apply_ops_xp(x, ids, v, "cuda"))
+    if name == "emulated":
+        from . import cuda
+
+        return Backend("emulated", np, lambda x, ids, v: cuda.apply_ops_xp(x, ids, v, "emulated"))
+    raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")

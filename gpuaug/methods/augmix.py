@@ -1,0 +1,60 @@
+"""AugMix (Hendrycks et al., 2020): mix `width` op chains, then skip-connect to the input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import ops
+from .base import Method, check_range, per_sample, to_float
+from .chains import resolve_ops, run_chain, sample_chains
+
+
+@dataclass(frozen=True)
+class AugMixPlan:
+    ops: np.ndarray      # (N, width, D) op ids, identity-padded
+    values: np.ndarray   # (N, width, D) op parameters
+    weights: np.ndarray  # (N, width) float32 ~ Dirichlet(alpha)
+    skip: np.ndarray     # (N,) float32 m ~ Beta(alpha, alpha)
+
+
+@dataclass(frozen=True)
+class AugMix(Method):
+    """out = (1 - m) x + m sum_i w_i chain_i(x); w ~ Dirichlet(alpha 1_width),
+    m ~ Beta(alpha, alpha), chain depth ``depth`` or U{1, 2, 3} when depth <= 0, ops drawn
+    uniformly from AUGMIX_OPS (ALL_OPS with ``all_ops``), levels ~ U(0.1, severity).
+    ``op_list`` overrides the op list (a named list or op names)."""
+
+    width: int = 3
+    depth: int = -1
+    severity: float = 3
+    alpha: float = 1.0
+    all_ops: bool = False
+    op_list: tuple | str | None = None
+
+    def __post_init__(self):
+        check_range("width", self.width, low=1, integer=True)
+        check_range("depth", self.depth, high=16, integer=True)
+        ops.check_severity(self.severity)
+        check_range("alpha", self.alpha, low=0, low_open=True)
+        resolve_ops(self.op_list, ops.ALL_OPS if self.all_ops else ops.AUGMIX_OPS)
+
+    def _op_ids(self):
+        return resolve_ops(self.op_list, ops.ALL_OPS if self.all_ops else ops.AUGMIX_OPS)
+
+    def plan(self, n, height, width, rng) -> AugMixPlan:
+        weights = rng.dirichlet([self.alpha] * self.width, size=n).astype(np.float32)
+        skip = rng.beta(self.alpha, self.alpha, size=n).astype(np.float32)
+        ids, values, _ = sample_chains(rng, self._op_ids(), (n, self.width), self.depth,
+                                       self.severity, height, width)
+        return AugMixPlan(ids, values, weights, skip)
+
+    def execute(self, plan: AugMixPlan, images, mixing, backend):
+        xp = backend.xp
+        mix = xp.zeros(images.shape, dtype=xp.float32)
+        for j in range(self.width):
+            chain = run_chain(backend, images, plan.ops[:, j], plan.values[:, j])
+            mix += per_sample(backend, plan.weights[:, j]) * to_float(backend, chain)
+        m = per_sample(backend, plan.skip)
+        return (1 - m) * to_float(backend, images) + m * mix

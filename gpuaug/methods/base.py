@@ -1,0 +1,141 @@
+"""What every method shares: input checks, backend choice, plan -> execute, JSD views.
+
+A method samples a *plan* (numpy arrays: every random choice for the batch) and executes
+it on a backend (``cpu``: numpy; ``cuda``: CuPy + CUDA kernels; ``emulated``: the CUDA
+kernels on the CPU emulator, for tests). The same plan gives the same pixels on every
+backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import fields
+
+import numpy as np
+
+from .. import _arrays
+from ..executors.backend import Backend, get_backend
+from .mixing_source import mixing_source
+
+EXECUTORS = ("auto", "cpu", "cuda", "emulated")
+
+
+def as_generator(seed) -> np.random.Generator:
+    """None (fresh entropy), an int seed, or a numpy Generator (used as is)."""
+    if seed is None or isinstance(seed, (int, np.integer, np.random.Generator)):
+        return np.random.default_rng(seed)
+    raise TypeError(f"seed must be None, an int or a numpy.random.Generator, got {type(seed).__name__}")
+
+
+def to_float(backend: Backend, x):
+    """uint8 -> float32 in [0, 1] (x / 255, as torchvision's ToTensor)."""
+    xp = backend.xp
+    return x.astype(xp.float32) / xp.float32(255)
+
+
+def per_sample(backend: Backend, values: np.ndarray):
+    """A per-sample float32 coefficient shaped (N, 1, 1, 1) for broadcasting over NHWC."""
+    return backend.asarray(np.asarray(values, dtype=np.float32).reshape(-1, 1, 1, 1))
+
+
+def check_range(name: str, value, low=None, high=None, integer=False, low_open=False):
+    """ValueError naming the config field when ``value`` is not in range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if integer and int(value) != value:
+        raise ValueError(f"{name} must be an integer, got {value}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+
+
+def _select_backend(executor: str, kind: _arrays.ArrayKind) -> Backend:
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    if executor == "auto":
+        executor = "cuda" if kind.on_cuda else "cpu"
+    if kind.on_cuda != (executor == "cuda"):
+        where = "on a CUDA device" if kind.on_cuda else "on the host"
+        raise ValueError(f"executor={executor!r} does not run on images {where}; use executor='auto'")
+    return get_backend(executor)
+
+
+@contextlib.contextmanager
+def _device_scope(kind: _arrays.ArrayKind):
+    """On CUDA inputs, run CuPy on the input's device and (for torch) torch's current stream."""
+    if not kind.on_cuda:
+        yield
+        return
+    import cupy
+
+    with cupy.cuda.Device(kind.device_index):
+        if kind.library == "torch":
+            import torch
+
+            stream = torch.cuda.current_stream(kind.device_index)
+            with cupy.cuda.ExternalStream(stream.cuda_stream, kind.device_index):
+                yield
+        else:
+            yield
+
+
+class Method:
+    """Base class: subclasses define ``plan`` and ``execute`` (and ``needs_mixing``)."""
+
+    needs_mixing = False
+
+    # -- to implement --------------------------------------------------------------
+    def plan(self, n: int, height: int, width: int, rng: np.random.Generator):
+        raise NotImplementedError
+
+    def execute(self, plan, images, mixing, backend: Backend):
+        """Apply ``plan`` to uint8 ``images`` (and gathered uint8 ``mixing`` pictures or
+        None) on ``backend``; return float32 NHWC in [0, 1]."""
+        raise NotImplementedError
+
+    # -- public API ------------------------------------------------------------------
+    def __call__(self, images, mixing=None, seed=None, executor: str = "auto"):
+        """Augment an NHWC uint8 batch; float32 NHWC in [0, 1] of the same kind and device."""
+        return self._run(images, mixing, seed, executor, n_views=1)[0]
+
+    def views(self, images, mixing=None, seed=None, executor: str = "auto"):
+        """(clean, aug1, aug2) for JSD training: independent plans, the same mixing pictures."""
+        return tuple(self._run(images, mixing, seed, executor, n_views=2))
+
+    def config(self) -> dict:
+        """The method's settings as a plain dict (for logs and recipes)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    # -- machinery -------------------------------------------------------------------
+    def _run(self, images, mixing, seed, executor, n_views):
+        kind = _arrays.check_image_batch(images)
+        backend = _select_backend(executor, kind)
+        rng = as_generator(seed)
+        n, height, width = (int(s) for s in images.shape[:3])
+        source = mixing_source(mixing, kind, height, width) if self.needs_mixing else None
+        if source is None and self.needs_mixing:
+            raise ValueError(
+                f"{type(self).__name__} needs mixing pictures: pass mixing= a uint8 NHWC pool of "
+                "the images' size or a gpuaug.mixing.MixingSet (e.g. MixingSet.fractals(...))"
+            )
+        if mixing is not None and not self.needs_mixing:
+            raise ValueError(f"{type(self).__name__} takes no mixing pictures (mixing must be None)")
+        with _device_scope(kind):
+            x = _arrays.to_cupy(images) if backend.on_device else _arrays.to_numpy(images)
+            pictures = None
+            if source is not None:
+                pictures = source.gather(source.sample(n, rng), backend)
+            outs = [self.execute(self.plan(n, height, width, rng), x, pictures, backend)
+                    for _ in range(n_views)]
+            if n_views == 2:
+                outs.insert(0, to_float(backend, x))
+            return [self._give_back(o, kind, backend) for o in outs]
+
+    @staticmethod
+    def _give_back(out, kind, backend):
+        if backend.on_device:
+            return _arrays.from_cupy(out, kind)
+        return _arrays.from_numpy(np.ascontiguousarray(out), kind)

@@ -1,0 +1,56 @@
+"""Chains of image-level ops: sampled per sample as (ids, values) tables, run step by step.
+
+A chain table has shape (N, D): step s of image i applies op ``ids[i, s]`` with
+``values[i, s]``. Chains shorter than D are padded with the identity op, so one batched
+executor call runs step s for the whole batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+
+IDENTITY = ops.OP_IDS["identity"]
+
+
+def resolve_ops(op_list, all_ops_default) -> np.ndarray:
+    """Op ids of a method's op list: a named list, a sequence of names, or the default."""
+    return ops.op_ids(ops.resolve_op_list(op_list if op_list is not None else all_ops_default))
+
+
+def sample_ops(rng: np.random.Generator, op_ids: np.ndarray, shape, severity, height, width,
+               autocontrast_cutoff="none"):
+    """Uniformly drawn ops of ``op_ids`` and their severity-sampled parameters."""
+    ids = op_ids[rng.integers(0, len(op_ids), size=shape)]
+    values = ops.sample_values(ids.ravel(), severity, rng, height, width, autocontrast_cutoff)
+    return ids.astype(np.int32), values.reshape(shape)
+
+
+def sample_chains(rng, op_ids, shape, depth, severity, height, width, min_depth=1,
+                  max_depth=3, autocontrast_cutoff="none"):
+    """Chains for every position of ``shape`` (e.g. (N, width)): depth fixed when > 0,
+    else uniform on min_depth..max_depth. Returns ids, values (shape + (D,)) and depths."""
+    if depth > 0:
+        depths = np.full(shape, depth, dtype=np.int32)
+        d_max = depth
+    else:
+        depths = rng.integers(min_depth, max_depth + 1, size=shape).astype(np.int32)
+        d_max = max_depth
+    ids, values = sample_ops(rng, op_ids, tuple(shape) + (d_max,), severity, height, width,
+                             autocontrast_cutoff)
+    unused = np.arange(d_max) >= depths[..., None]
+    ids[unused] = IDENTITY
+    values[unused] = 0.0
+    return ids, values, depths
+
+
+def run_chain(backend, images, ids: np.ndarray, values: np.ndarray):
+    """Apply an (N, D) chain table to a uint8 batch; steps that are identity for every
+    image are skipped."""
+    out = images
+    for s in range(ids.shape[1]):
+        if np.all(ids[:, s] == IDENTITY):
+            continue
+        out = backend.apply_ops(out, ids[:, s], values[:, s])
+    return out

@@ -1,0 +1,120 @@
+"""PixMix (Hendrycks et al., 2022): mix the image with augmented copies of itself and with
+structurally complex pictures (fractals, feature visualisations) for 0..k rounds.
+
+Start: augment(x) or x (p = 1/2). Each of r ~ U{0..k} rounds: partner = augment(x) or the
+mixing picture (p = 1/2); op = additive or multiplicative (p = 1/2) with conic
+coefficients: (a, b) = (Beta(beta, 1), Beta(1, beta)) or (1 + Beta(1, beta), -Beta(1, beta))
+(p = 1/2); clip to [0, 1] after every round. ``augment`` is one op from ALL_OPS (AUGMIX_OPS
+without ``all_ops``) at ``severity``.
+
+additive:       ((a (2u - 1) + b (2v - 1)) + 1) / 2
+multiplicative: (2u)^a * max(2v, 1e-37)^b / 2
+
+The powers are evaluated in float64 and rounded to float32 so that numpy and CUDA agree
+(float32 pow differs by an ulp between libm and CUDA).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import ops
+from .base import Method, check_range, per_sample, to_float
+from .chains import IDENTITY, resolve_ops, run_chain, sample_ops
+
+
+@dataclass(frozen=True)
+class PixMixPlan:
+    start_op: np.ndarray       # (N,) op id of the starting augment (identity: start from x)
+    start_value: np.ndarray    # (N,)
+    rounds: np.ndarray         # (N,) number of mixing rounds, 0..k
+    partner_op: np.ndarray     # (N, k) op id of the partner augment (identity: unused)
+    partner_value: np.ndarray  # (N, k)
+    partner_is_aug: np.ndarray  # (N, k) bool: augment(x) (True) or the mixing picture
+    multiplicative: np.ndarray  # (N, k) bool
+    a: np.ndarray              # (N, k) float32
+    b: np.ndarray              # (N, k) float32
+
+
+def sample_conic_coefficients(rng, shape, beta):
+    """PixMix's (a, b): (Beta(beta,1), Beta(1,beta)) or (1 + Beta(1,beta), -Beta(1,beta))."""
+    first = rng.uniform(size=shape) < 0.5
+    a = np.where(first, rng.beta(beta, 1, size=shape), 1 + rng.beta(1, beta, size=shape))
+    b = np.where(first, rng.beta(1, beta, size=shape), -rng.beta(1, beta, size=shape))
+    return a.astype(np.float32), b.astype(np.float32)
+
+
+def mix_additive(backend, u, v, a, b):
+    one = backend.xp.float32(1)
+    two = backend.xp.float32(2)
+    return (a * (two * u - one) + b * (two * v - one) + one) / two
+
+
+def mix_multiplicative(backend, u, v, a, b):
+    xp = backend.xp
+    two = xp.float32(2)
+    base_u = (two * u).astype(xp.float64)
+    base_v = xp.maximum(two * v, xp.float32(1e-37)).astype(xp.float64)
+    prod = xp.power(base_u, a.astype(xp.float64)) * xp.power(base_v, b.astype(xp.float64))
+    return prod.astype(xp.float32) / two
+
+
+@dataclass(frozen=True)
+class PixMix(Method):
+    """PixMix with the paper's defaults (CIFAR: k=4, beta=3; ImageNet: k=4, beta=4)."""
+
+    k: int = 4
+    beta: float = 3
+    severity: float = 3
+    all_ops: bool = True
+    op_list: tuple | str | None = None
+
+    needs_mixing = True
+
+    def __post_init__(self):
+        check_range("k", self.k, low=0, high=64, integer=True)
+        check_range("beta", self.beta, low=0, low_open=True)
+        ops.check_severity(self.severity)
+        self._op_ids()
+
+    def _op_ids(self):
+        return resolve_ops(self.op_list, ops.ALL_OPS if self.all_ops else ops.AUGMIX_OPS)
+
+    def plan(self, n, height, width, rng) -> PixMixPlan:
+        op_ids = self._op_ids()
+        start_op, start_value = sample_ops(rng, op_ids, (n,), self.severity, height, width)
+        start_aug = rng.uniform(size=n) < 0.5
+        start_op[~start_aug] = IDENTITY
+        start_value[~start_aug] = 0.0
+        rounds = rng.integers(0, self.k + 1, size=n)
+        shape = (n, self.k)
+        partner_op, partner_value = sample_ops(rng, op_ids, shape, self.severity, height, width)
+        partner_is_aug = rng.uniform(size=shape) < 0.5
+        active = np.arange(self.k) < rounds[:, None]
+        unused = ~(partner_is_aug & active)
+        partner_op[unused] = IDENTITY
+        partner_value[unused] = 0.0
+        multiplicative = rng.uniform(size=shape) < 0.5
+        a, b = sample_conic_coefficients(rng, shape, self.beta)
+        return PixMixPlan(start_op, start_value, rounds, partner_op, partner_value,
+                          partner_is_aug, multiplicative, a, b)
+
+    def execute(self, plan: PixMixPlan, images, mixing, backend):
+        xp = backend.xp
+        mixed = to_float(backend, run_chain(backend, images, plan.start_op[:, None], plan.start_value[:, None]))
+        picture = to_float(backend, mixing)
+        for j in range(int(plan.rounds.max(initial=0))):
+            partner_aug = to_float(backend, run_chain(backend, images, plan.partner_op[:, j:j + 1],
+                                                      plan.partner_value[:, j:j + 1]))
+            is_aug = per_sample(backend, plan.partner_is_aug[:, j]).astype(bool)
+            partner = xp.where(is_aug, partner_aug, picture)
+            a = per_sample(backend, plan.a[:, j])
+            b = per_sample(backend, plan.b[:, j])
+            is_mult = per_sample(backend, plan.multiplicative[:, j]).astype(bool)
+            result = xp.where(is_mult, mix_multiplicative(backend, mixed, partner, a, b),
+                              mix_additive(backend, mixed, partner, a, b))
+            active = per_sample(backend, j < plan.rounds).astype(bool)
+            mixed = xp.where(active, xp.clip(result, 0, 1), mixed)
+        return mixed
