@@ -2,8 +2,8 @@
 augmentations (CUDA kernels, DALI graph nodes) with a CPU twin."""
 
 from . import ops
-from .methods import AugMix, CutMix, Cutout, DynamicMixup, Method, Mixup, NoisyMix, PixMix
+from .methods import AugMix, CutMix, Cutout, DynamicMixup, IPMix, Method, Mixup, NoisyMix, PixMix
 
 __version__ = "0.1.0"
-__all__ = ["ops", "Method", "AugMix", "PixMix", "DynamicMixup", "NoisyMix", "Mixup", "CutMix",
+__all__ = ["ops", "Method", "AugMix", "PixMix", "IPMix", "DynamicMixup", "NoisyMix", "Mixup", "CutMix",
            "Cutout", "__version__"]

@@ -201,7 +201,7 @@ def check_values(ids: np.ndarray, values: np.ndarray) -> None:
             kind = "an integer" if spec.integer else "a number"
             upper = ")" if spec.high_exclusive else "]"
             raise ValueError(
-                f"values[{first}] = {values[first]!r} is out of range for op {spec.name!r}: "
+                f"values[{first}] = {float(values[first])!r} is out of range for op {spec.name!r}: "
                 f"expected {kind} in [{spec.low:g}, {spec.high:g}{upper}"
             )
 

@@ -1,0 +1,182 @@
+"""The cuda executor for image-level ops: batched kernels from ``kernels/*.cu``.
+
+One launch per kernel family and batch, families no sample uses are skipped:
+
+1. ``histogram.cu``  channel histograms (autocontrast, equalize) and grey sums (contrast)
+2. ``lut.cu``        per (sample, channel) LUTs of the point ops
+3. ``apply.cu``      every op but downscale, per pixel, switching on the sample's op id
+4. ``resize.cu``     downscale: images -> small intermediate -> output (two launches)
+
+The host only prepares small per-sample parameter arrays (numpy, no per-sample Python
+apart from rotate's coefficients in ``params.affine_coefficients``) and uploads them in
+two packed arrays. The same code runs on CuPy arrays (backend "cuda") or numpy arrays
+(backend "emulated": the kernels executed on the CPU, for tests without a GPU).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _arrays
+from ..ops import OP_IDS, OPS
+from .launch import get_kernel
+from .params import affine_coefficients
+
+BLOCK = 256
+_MAX_BLOCKS_PER_SAMPLE = 64
+_ID = OP_IDS
+_FAMILY = np.array([s.family for s in sorted(OPS.values(), key=lambda s: s.op_id)])
+_HIST_OPS = np.array([_ID["autocontrast"], _ID["equalize"], _ID["contrast"]], dtype=np.int32)
+_DOWNSCALE = _ID["downscale"]
+
+
+KERNELS = (
+    ("histogram", "gpuaug_histograms"),
+    ("lut", "gpuaug_build_luts"),
+    ("apply", "gpuaug_apply"),
+    ("resize", "gpuaug_resize_bilinear"),
+)
+
+
+def load_kernels(backend: str) -> None:
+    """Compile and load every kernel of this executor now (files build concurrently)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _xp(backend)  # validates the backend name
+    with ThreadPoolExecutor(len(KERNELS)) as pool:
+        list(pool.map(lambda fk: get_kernel(fk[0], fk[1], backend), KERNELS))
+
+
+def _blocks(n_pixels: int, pixels_per_thread: int) -> int:
+    return max(1, min(_MAX_BLOCKS_PER_SAMPLE, -(-n_pixels // (BLOCK * pixels_per_thread))))
+
+
+def downscale_sizes(values: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(n, 2) intermediate (height, width) per factor; vectorised params.downscale_size."""
+    small_h = np.maximum(1, np.floor(height / values + 0.5)).astype(np.int32)
+    small_w = np.maximum(1, np.floor(width / values + 0.5)).astype(np.int32)
+    return np.stack([small_h, small_w], axis=1)
+
+
+def _xp(backend: str):
+    if backend == "cuda":
+        import cupy
+
+        return cupy
+    if backend == "emulated":
+        return np
+    raise ValueError(f"backend must be 'cuda' or 'emulated', got {backend!r}")
+
+
+def _check_inputs(xp, images, ids, values):
+    if not isinstance(images, xp.ndarray):
+        raise TypeError(f"images must be a {xp.__name__} array for this backend, got {type(images).__name__}")
+    if images.dtype != np.uint8:
+        raise TypeError(f"images must have dtype uint8, got {images.dtype}")
+    if images.ndim != 4 or images.shape[3] != 3 or images.shape[1] < 1 or images.shape[2] < 1:
+        raise ValueError(f"images must be an NHWC batch (N, H, W, 3) with H, W >= 1, got shape {images.shape}")
+    if not images.flags.c_contiguous:
+        raise ValueError("images must be C-contiguous")
+    n = images.shape[0]
+    for name, arr, dtype in (("ids", ids, np.int32), ("values", values, np.float64)):
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"{name} must be a host numpy array, got {type(arr).__name__}")
+        if arr.dtype != dtype or arr.shape != (n,):
+            raise ValueError(f"{name} must be {np.dtype(dtype)} of shape ({n},), got {arr.dtype} {arr.shape}")
+    if n and (ids.min() < 0 or ids.max() >= len(_FAMILY)):
+        raise ValueError(f"ids must be op ids in 0..{len(_FAMILY) - 1}")
+
+
+def apply_ops_xp(images, ids: np.ndarray, values: np.ndarray, backend: str):
+    """Apply op ``ids[i]`` with ``values[i]`` to ``images[i]``; a new array of the same kind.
+
+    ``images``: C-contiguous (N, H, W, 3) uint8, a CuPy array for backend "cuda" (on the
+    current device and stream) or a numpy array for "emulated". ``ids`` (int32) and
+    ``values`` (float64) are host arrays of length N, already range-checked
+    (``ops.check_values``).
+    """
+    xp = _xp(backend)
+    _check_inputs(xp, images, ids, values)
+    n, h, w, _ = images.shape
+    out = xp.empty_like(images)
+    if n == 0:
+        return out
+    n_pixels = h * w
+
+    # Which samples each family works on (host numpy, all vectorised).
+    hist_samples = np.nonzero(np.isin(ids, _HIST_OPS))[0]
+    lut_samples = np.nonzero(_FAMILY[ids] == "lut")[0]
+    apply_samples = np.nonzero(ids != _DOWNSCALE)[0]
+    down_samples = np.nonzero(ids == _DOWNSCALE)[0]
+    small = downscale_sizes(np.where(ids == _DOWNSCALE, values, 1.0), h, w)
+    full = np.broadcast_to(np.array([h, w], dtype=np.int32), (n, 2))
+    sizes_down = np.concatenate([full, small], axis=1)  # (in_h, in_w, out_h, out_w)
+    sizes_up = np.concatenate([small, full], axis=1)
+
+    # Two packed uploads: int32 and float64 parameters, sliced into views.
+    int_parts = {"ids": ids, "hist": hist_samples, "lut": lut_samples, "apply": apply_samples,
+                 "down": down_samples, "sizes_down": sizes_down.ravel(), "sizes_up": sizes_up.ravel()}
+    dbl_parts = {"values": values, "coeffs": affine_coefficients(ids, values, h, w).ravel()}
+    dev = {**_pack(xp, int_parts, np.int32), **_pack(xp, dbl_parts, np.float64)}
+
+    hist = lum_sum = None
+    if hist_samples.size:
+        hist = xp.zeros((n, 3, 256), dtype=np.uint32)
+        lum_sum = xp.zeros(n, dtype=np.uint64)
+        get_kernel("histogram", "gpuaug_histograms", backend)(
+            (_blocks(n_pixels, 16), hist_samples.size), BLOCK,
+            (images, dev["ids"], dev["hist"], n_pixels, hist, lum_sum))
+    if hist is None:
+        hist = xp.zeros(1, dtype=np.uint32)  # never read: no sample needs it
+        lum_sum = xp.zeros(1, dtype=np.uint64)
+
+    luts = xp.zeros(1, dtype=np.uint8)
+    if lut_samples.size:
+        luts = xp.empty((n, 3, 256), dtype=np.uint8)
+        get_kernel("lut", "gpuaug_build_luts", backend)(
+            (3, lut_samples.size), BLOCK, (dev["ids"], dev["values"], dev["lut"], hist, n_pixels, luts))
+
+    if apply_samples.size:
+        get_kernel("apply", "gpuaug_apply", backend)(
+            (_blocks(n_pixels, 4), apply_samples.size), BLOCK,
+            (images, out, dev["apply"], dev["ids"], dev["values"], dev["coeffs"], luts, lum_sum, h, w))
+
+    if down_samples.size:
+        resize = get_kernel("resize", "gpuaug_resize_bilinear", backend)
+        buffer = xp.empty_like(images)
+        grid = (_blocks(n_pixels, 4), down_samples.size)
+        stride = n_pixels * 3
+        resize(grid, BLOCK, (images, buffer, dev["down"], dev["sizes_down"], stride))
+        resize(grid, BLOCK, (buffer, out, dev["down"], dev["sizes_up"], stride))
+    return out
+
+
+def _pack(xp, parts: dict, dtype) -> dict:
+    """Concatenate host arrays, upload once, return contiguous views by name."""
+    flat = [np.asarray(a, dtype=dtype).ravel() for a in parts.values()]
+    packed = xp.asarray(np.concatenate(flat))
+    views, start = {}, 0
+    for name, a in zip(parts, flat):
+        views[name] = packed[start:start + a.size]
+        start += a.size
+    return views
+
+
+def apply_ops_device(images, ids: np.ndarray, values: np.ndarray, kind: _arrays.ArrayKind):
+    """apply_ops_xp on CUDA images (torch tensor or CuPy array), result in the same kind.
+
+    Runs on the input's device; for torch tensors on torch's current stream of that
+    device (for CuPy arrays on CuPy's current stream). Image data is shared through
+    DLPack, never copied to the host.
+    """
+    import cupy
+
+    with cupy.cuda.Device(kind.device_index):
+        if kind.library == "torch":
+            import torch
+
+            torch_stream = torch.cuda.current_stream(images.device)
+            with cupy.cuda.ExternalStream(torch_stream.cuda_stream, kind.device_index):
+                out = apply_ops_xp(_arrays.to_cupy(images), ids, values, "cuda")
+                return _arrays.from_cupy(out, kind)
+        return apply_ops_xp(_arrays.to_cupy(images), ids, values, "cuda")

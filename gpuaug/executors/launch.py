@@ -1,0 +1,398 @@
+"""Load and launch the CUDA C kernels of ``kernels/*.cu`` with one of two backends.
+
+* ``"cuda"``: the file is compiled by NVRTC through ``cupy.RawModule`` (cached per file
+  and, inside CuPy, per device) and launched on the current CuPy stream.
+* ``"emulated"``: the same file is compiled by g++ together with the shim
+  ``kernels/cuda_emu.h`` into a shared library (cached on disk by source hash) whose
+  generated ``extern "C"`` launchers run the kernel on CPU threads; arrays are numpy.
+
+Both return a :class:`Kernel`, called as ``kernel(grid, block, args)``. Kernel signatures
+are parsed from the source (``extern "C" __global__ void name(...)``), and every
+argument is checked against its C type before a launch. ``compile_check(path)`` compiles
+a file to PTX with NVRTC (no GPU needed) and returns the compiler log.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import importlib.resources
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BACKENDS = ("cuda", "emulated")
+NVRTC_OPTIONS = ("--fmad=false", "-std=c++17")
+GXX_FLAGS = ("-std=c++20", "-O2", "-ffp-contract=off", "-pthread", "-fPIC", "-shared")
+SHIM_NAME = "cuda_emu.h"
+MAX_BLOCK_THREADS = 1024
+
+
+class KernelCompileError(RuntimeError):
+    """A kernel source failed to compile (the message carries the compiler log)."""
+
+
+class KernelSignatureError(ValueError):
+    """A kernel signature could not be parsed or uses an unsupported C type."""
+
+
+# C base types (qualifiers removed) -> numpy dtypes of the same width and signedness.
+_C_TYPES = {
+    "char": np.int8, "signed char": np.int8, "unsigned char": np.uint8, "bool": np.bool_,
+    "short": np.int16, "unsigned short": np.uint16,
+    "int": np.int32, "signed int": np.int32, "unsigned": np.uint32, "unsigned int": np.uint32,
+    "long long": np.int64, "long long int": np.int64,
+    "unsigned long long": np.uint64, "unsigned long long int": np.uint64,
+    "float": np.float32, "double": np.float64,
+}
+_QUALIFIERS = {"const", "volatile", "__restrict__", "__restrict", "restrict"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One kernel parameter: its declaration text, name, numpy dtype and pointer-ness."""
+
+    decl: str
+    name: str
+    dtype: np.dtype
+    pointer: bool
+    const: bool
+
+
+@dataclass(frozen=True)
+class Signature:
+    name: str
+    params: tuple[Param, ...]
+
+
+# ---------------------------------------------------------------- parsing
+
+_KERNEL_RE = re.compile(
+    r'extern\s+"C"\s+__global__\s+(?:__launch_bounds__\s*\([^)]*\)\s*)?void\s+'
+    r"(?:__launch_bounds__\s*\([^)]*\)\s*)?([A-Za-z_]\w*)\s*\(([^)]*)\)"
+)
+
+
+def _strip_comments(source: str) -> str:
+    source = re.sub(r"/\*.*?\*/", " ", source, flags=re.S)
+    return re.sub(r"//[^\n]*", "", source)
+
+
+def _parse_param(text: str, kernel: str) -> Param:
+    decl = " ".join(text.split())
+    m = re.fullmatch(r"(.*?)([A-Za-z_]\w*)", decl)
+    if not m or not m.group(1).strip():
+        raise KernelSignatureError(f"kernel {kernel}: cannot parse parameter {decl!r}")
+    type_part, name = m.group(1), m.group(2)
+    stars = type_part.count("*")
+    if stars > 1:
+        raise KernelSignatureError(f"kernel {kernel}: parameter {name!r}: pointers to pointers are not supported")
+    words = [w for w in re.findall(r"\w+", type_part) if w not in _QUALIFIERS]
+    base = " ".join(words)
+    if base not in _C_TYPES:
+        raise KernelSignatureError(
+            f"kernel {kernel}: parameter {name!r} has unsupported type {base!r}; "
+            f"supported: {', '.join(sorted(_C_TYPES))} and pointers to them"
+        )
+    const = stars == 1 and "const" in re.findall(r"\w+", type_part.split("*")[0])
+    return Param(decl, name, np.dtype(_C_TYPES[base]), stars == 1, const)
+
+
+def parse_kernels(source: str) -> dict[str, Signature]:
+    """All ``extern "C" __global__ void`` kernels of a source, by name."""
+    out = {}
+    for m in _KERNEL_RE.finditer(_strip_comments(source)):
+        name, body = m.group(1), m.group(2).strip()
+        parts = [] if body in ("", "void") else body.split(",")
+        out[name] = Signature(name, tuple(_parse_param(p, name) for p in parts))
+    return out
+
+
+# ---------------------------------------------------------------- sources
+
+def _kernel_dir():
+    return importlib.resources.files("gpuaug.kernels")
+
+
+def read_source(file_stem: str) -> str:
+    """Text of ``kernels/<file_stem>.cu`` (package ``gpuaug.kernels``)."""
+    if not re.fullmatch(r"[A-Za-z_]\w*", file_stem):
+        raise ValueError(f"kernel file stem must be a plain name like 'apply', got {file_stem!r}")
+    res = _kernel_dir().joinpath(f"{file_stem}.cu")
+    if not res.is_file():
+        raise FileNotFoundError(f"no kernel source {file_stem}.cu in gpuaug.kernels ({_kernel_dir()})")
+    return res.read_text()
+
+
+def compile_check(path, arch: str = "compute_90") -> str:
+    """Compile a .cu file to PTX with NVRTC (no GPU needed) and return the log.
+
+    Raises KernelCompileError (with the log) when compilation fails; an empty log means
+    no errors and no warnings.
+    """
+    from cupy_backends.cuda.libs import nvrtc
+
+    path = Path(path)
+    source = path.read_text()
+    prog = nvrtc.createProgram(source, path.name, [], [])
+    try:
+        options = [f"--gpu-architecture={arch}", *NVRTC_OPTIONS, "--device-as-default-execution-space"]
+        try:
+            nvrtc.compileProgram(prog, options)
+        except nvrtc.NVRTCError as err:
+            log = nvrtc.getProgramLog(prog)
+            raise KernelCompileError(f"NVRTC failed to compile {path} ({err}):\n{log}") from None
+        log = nvrtc.getProgramLog(prog)
+        nvrtc.getPTX(prog)
+        return log.rstrip("\x00").strip()
+    finally:
+        nvrtc.destroyProgram(prog)
+
+
+# ---------------------------------------------------------------- argument checks
+
+def _dims(value, what: str) -> tuple[int, int, int]:
+    if isinstance(value, (int, np.integer)):
+        value = (value,)
+    dims = tuple(int(v) for v in value)
+    if not 1 <= len(dims) <= 3 or any(d < 1 for d in dims):
+        raise ValueError(f"{what} must be 1 to 3 positive integers, got {value!r}")
+    return dims + (1,) * (3 - len(dims))
+
+
+def _check_launch(grid, block) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    grid, block = _dims(grid, "grid"), _dims(block, "block")
+    if grid[1] > 65535 or grid[2] > 65535 or grid[0] > 2**31 - 1:
+        raise ValueError(f"grid {grid} exceeds CUDA limits (x < 2**31, y and z <= 65535)")
+    if block[0] * block[1] * block[2] > MAX_BLOCK_THREADS or block[2] > 64:
+        raise ValueError(f"block {block} exceeds CUDA limits ({MAX_BLOCK_THREADS} threads, z <= 64)")
+    return grid, block
+
+
+def _scalar(param: Param, value, kernel: str):
+    """A Python/numpy scalar converted to the parameter's exact numpy type."""
+    where = f"kernel {kernel}: argument {param.name!r} ({param.decl})"
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if param.dtype.kind in "iub":
+        if isinstance(value, (bool, np.bool_)) and param.dtype.kind != "b":
+            raise TypeError(f"{where} must be an integer, got a bool")
+        if not isinstance(value, (int, np.integer, bool, np.bool_)):
+            raise TypeError(f"{where} must be an integer, got {type(value).__name__}")
+        if param.dtype.kind != "b":
+            info = np.iinfo(param.dtype)
+            if not info.min <= int(value) <= info.max:
+                raise ValueError(f"{where}: {int(value)} is out of range [{info.min}, {info.max}]")
+        return param.dtype.type(value)
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where} must be a real number, got {type(value).__name__}")
+    return param.dtype.type(value)
+
+
+def _check_array(param: Param, value, array_type, kernel: str):
+    where = f"kernel {kernel}: argument {param.name!r} ({param.decl})"
+    if not isinstance(value, array_type):
+        raise TypeError(f"{where} must be a {array_type.__module__}.{array_type.__name__}, got {type(value).__name__}")
+    if value.dtype != param.dtype:
+        raise TypeError(f"{where} needs dtype {param.dtype}, got {value.dtype}")
+    if not value.flags.c_contiguous:
+        raise ValueError(f"{where} must be C-contiguous")
+    return value
+
+
+class Kernel:
+    """A launchable kernel: ``kernel(grid, block, args)`` with args in declaration order."""
+
+    def __init__(self, signature: Signature, backend: str, launch):
+        self.signature = signature
+        self.name = signature.name
+        self.backend = backend
+        self._launch = launch
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        return self.signature.params
+
+    def __repr__(self) -> str:
+        return f"<Kernel {self.name} ({self.backend}): {', '.join(p.decl for p in self.params)}>"
+
+    def __call__(self, grid, block, args) -> None:
+        grid, block = _check_launch(grid, block)
+        args = tuple(args)
+        if len(args) != len(self.params):
+            names = ", ".join(p.name for p in self.params)
+            raise TypeError(f"kernel {self.name} takes {len(self.params)} arguments ({names}), got {len(args)}")
+        self._launch(grid, block, args)
+
+
+# ---------------------------------------------------------------- backend: cuda (CuPy)
+
+_modules: dict[str, object] = {}
+_modules_lock = threading.Lock()
+
+
+def _cupy_module(file_stem: str):
+    import cupy
+
+    with _modules_lock:
+        mod = _modules.get(file_stem)
+        if mod is None:
+            mod = cupy.RawModule(code=read_source(file_stem), options=NVRTC_OPTIONS)
+            _modules[file_stem] = mod
+        return mod
+
+
+def _cuda_kernel(file_stem: str, sig: Signature) -> Kernel:
+    import cupy
+
+    try:
+        fn = _cupy_module(file_stem).get_function(sig.name)
+    except cupy.cuda.compiler.CompileException as err:
+        raise KernelCompileError(f"NVRTC failed to compile {file_stem}.cu:\n{err}") from None
+
+    def launch(grid, block, args):
+        converted = []
+        for p, a in zip(sig.params, args):
+            if p.pointer:
+                converted.append(_check_array(p, a, cupy.ndarray, sig.name))
+            else:
+                converted.append(_scalar(p, a, sig.name))
+        fn(grid, block, tuple(converted))  # current CuPy stream, current device
+
+    return Kernel(sig, "cuda", launch)
+
+
+# ---------------------------------------------------------------- backend: emulated (g++)
+
+@dataclass
+class _EmuLibrary:
+    lib: ctypes.CDLL
+    lock: threading.Lock  # __shared__ is static storage: one launch at a time
+
+
+_libraries: dict[str, _EmuLibrary] = {}
+_libraries_lock = threading.Lock()
+_build_locks: dict[str, threading.Lock] = {}
+
+
+def cache_dir() -> Path:
+    """Where emulated shared libraries are cached ($GPUAUG_CACHE_DIR or the temp dir)."""
+    root = os.environ.get("GPUAUG_CACHE_DIR")
+    if root:
+        return Path(root) / "emulated"
+    return Path(tempfile.gettempdir()) / f"gpuaug-emulated-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+
+
+def _wrapper_source(sigs) -> str:
+    """extern "C" launchers: int gpuaug_emu_launch_<name>(grid xyz, block xyz, params...)."""
+    lines = []
+    for sig in sigs:
+        params = "".join(f", {p.decl}" for p in sig.params)
+        call = ", ".join(p.name for p in sig.params)
+        lines.append(
+            f'extern "C" int gpuaug_emu_launch_{sig.name}(unsigned int gpuaug_gx, unsigned int gpuaug_gy, '
+            f"unsigned int gpuaug_gz, unsigned int gpuaug_bx, unsigned int gpuaug_by, unsigned int gpuaug_bz{params})\n"
+            f"{{\n    return ::gpuaug_emu::launch(dim3{{gpuaug_gx, gpuaug_gy, gpuaug_gz}}, "
+            f"dim3{{gpuaug_bx, gpuaug_by, gpuaug_bz}}, [&]() {{ {sig.name}({call}); }});\n}}\n"
+        )
+    lines.append('extern "C" const char* gpuaug_emu_last_error() { return ::gpuaug_emu::last_error.c_str(); }\n')
+    return "\n".join(lines)
+
+
+def _emulated_library(file_stem: str, source: str, sigs) -> _EmuLibrary:
+    shim = _kernel_dir().joinpath(SHIM_NAME).read_text()
+    unit = (
+        f'#line 1 "{SHIM_NAME}"\n{shim}\n#line 1 "{file_stem}.cu"\n{source}\n'
+        f'#line 1 "{file_stem}-launchers.cpp"\n{_wrapper_source(sigs)}'
+    )
+    compiler = os.environ.get("CXX", "g++")
+    digest = hashlib.sha256("\0".join((unit, compiler, *GXX_FLAGS)).encode()).hexdigest()[:20]
+    with _libraries_lock:  # one build per library; different libraries build in parallel
+        build_lock = _build_locks.setdefault(digest, threading.Lock())
+    with build_lock:
+        if digest in _libraries:
+            return _libraries[digest]
+        folder = cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        so_path = folder / f"{file_stem}-{digest}.so"
+        if not so_path.exists():
+            _compile_emulated(compiler, unit, so_path, file_stem)
+        entry = _EmuLibrary(ctypes.CDLL(str(so_path)), threading.Lock())
+        _libraries[digest] = entry
+        return entry
+
+
+def _compile_emulated(compiler: str, unit: str, so_path: Path, file_stem: str) -> None:
+    if shutil.which(compiler) is None:
+        raise KernelCompileError(f"the emulated backend needs a C++20 compiler; {compiler!r} was not found (set CXX)")
+    with tempfile.TemporaryDirectory(dir=so_path.parent) as tmp:
+        cpp = Path(tmp) / f"{file_stem}.cpp"
+        cpp.write_text(unit)
+        tmp_so = Path(tmp) / so_path.name
+        proc = subprocess.run([compiler, *GXX_FLAGS, "-o", str(tmp_so), str(cpp)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise KernelCompileError(f"{compiler} failed to compile {file_stem}.cu for emulation:\n{proc.stderr}")
+        os.replace(tmp_so, so_path)  # atomic: concurrent builders never see a partial file
+
+
+def _emulated_kernel(file_stem: str, source: str, sigs: dict, sig: Signature) -> Kernel:
+    entry = _emulated_library(file_stem, source, list(sigs.values()))
+    fn = getattr(entry.lib, f"gpuaug_emu_launch_{sig.name}")
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_uint] * 6 + [
+        ctypes.c_void_p if p.pointer else np.ctypeslib.as_ctypes_type(p.dtype) for p in sig.params
+    ]
+    last_error = entry.lib.gpuaug_emu_last_error
+    last_error.restype = ctypes.c_char_p
+
+    def launch(grid, block, args):
+        converted = []
+        for p, a in zip(sig.params, args):
+            if p.pointer:
+                arr = _check_array(p, a, np.ndarray, sig.name)
+                if not p.const and not arr.flags.writeable:
+                    raise ValueError(f"kernel {sig.name}: argument {p.name!r} is written by the kernel but is read-only")
+                converted.append(arr.ctypes.data)
+            else:
+                converted.append(_scalar(p, a, sig.name).item())
+        with entry.lock:
+            rc = fn(*grid, *block, *converted)
+            if rc != 0:
+                raise RuntimeError(f"emulated launch of {sig.name} failed: {last_error().decode(errors='replace')}")
+
+    return Kernel(sig, "emulated", launch)
+
+
+# ---------------------------------------------------------------- entry point
+
+_kernels: dict[tuple[str, str, str], Kernel] = {}
+
+
+def get_kernel(file_stem: str, kernel_name: str, backend: str) -> Kernel:
+    """The kernel ``kernel_name`` of ``kernels/<file_stem>.cu`` for ``backend`` ("cuda" or "emulated")."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    key = (file_stem, kernel_name, backend)
+    kernel = _kernels.get(key)
+    if kernel is not None:
+        return kernel
+    source = read_source(file_stem)
+    sigs = parse_kernels(source)
+    if kernel_name not in sigs:
+        raise KeyError(
+            f"{file_stem}.cu has no kernel {kernel_name!r} declared as extern \"C\" __global__ void; "
+            f"found: {', '.join(sigs) or 'none'}"
+        )
+    if backend == "cuda":
+        kernel = _cuda_kernel(file_stem, sigs[kernel_name])
+    else:
+        kernel = _emulated_kernel(file_stem, source, sigs, sigs[kernel_name])
+    _kernels[key] = kernel
+    return kernel

@@ -1,0 +1,189 @@
+"""IPMix (Huang et al., NeurIPS 2023): image-level and P-level (patch/pixel mixing) chains.
+
+For each of k chains: image-level (p = 1/2) or P-level, with n ~ U{0..t} steps (the
+official code's count; a chain may stay clean).
+* image-level: n ops from IPMIX_OPS (``all_ops``: + autocontrast with IPMix's cutoff and
+  the four enhance ops) at ``severity``;
+* P-level: n patch mixings, each: size s ~ U(patch_sizes) clamped to the image; mix op ~
+  U{add, multiply, random pixels, random elements}; partner = the mixing picture or (with
+  ``augment_partner``, p = 1/2) augment(x); a square s x s patch or (p = 1/2) a scar of
+  U{2..s} x U{2..s} at a uniform position; add/multiply use PixMix's formulas with conic
+  (a, b) from ``beta``; the random-mask ops keep the chain where u < thr, thr ~ U(0, 1),
+  u uniform per pixel (one mask for all channels) or per element; the patch is written
+  back as uint8 by truncation, trunc(clip(v, 0, 1) * 255), as the code's ToPILImage does.
+out = (1 - m) x + m sum_i w_i chain_i, w ~ Dirichlet(1_k), m ~ Beta(1, 1).
+
+Defaults are the ImageNet code's; CIFAR: beta=3, severity=3, patch_sizes=(4, 8, 16, 32),
+augment_partner=False. Deviation: the code's patch write wraps values outside [0, 1]
+modulo 256; we clip first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import ops
+from .base import Method, check_range, per_sample, to_float
+from .chains import IDENTITY, resolve_ops, run_chain, sample_ops
+from .pixmix import mix_additive, mix_multiplicative, sample_conic_coefficients
+
+MIX_OPS = ("add", "multiply", "random_pixels", "random_elems")
+IPMIX_ALL_OPS = ops.IPMIX_OPS + ("autocontrast", "color", "contrast", "brightness", "sharpness")
+
+
+@dataclass(frozen=True)
+class IPMixPlan:
+    weights: np.ndarray        # (N, k) float32 ~ Dirichlet(1)
+    skip: np.ndarray           # (N,) float32 ~ Beta(1, 1)
+    p_level: np.ndarray        # (N, k) bool
+    count: np.ndarray          # (N, k) steps 0..t
+    ops: np.ndarray            # (N, k, t) image-level op ids (identity where unused)
+    values: np.ndarray         # (N, k, t)
+    mix_op: np.ndarray         # (N, k, t) index into MIX_OPS
+    partner_op: np.ndarray     # (N, k, t) augment(x) op id; identity: the mixing picture
+    partner_value: np.ndarray  # (N, k, t)
+    partner_is_picture: np.ndarray  # (N, k, t) bool
+    box: np.ndarray            # (N, k, t, 4) top, left, height, width of the patch
+    a: np.ndarray              # (N, k, t) float32 conic coefficients (add, multiply)
+    b: np.ndarray              # (N, k, t)
+    threshold: np.ndarray      # (N, k, t) float32 keep-probability of the random masks
+    mask_seed: np.ndarray      # (N, k, t) uint32 seeds of the per-pixel uniforms
+
+    def n_ops(self) -> np.ndarray:
+        """Image-level ops plus patch mixings applied per image."""
+        return self.count.sum(axis=1)
+
+
+def hash_uniform(xp, seed, index):
+    """Counter-based uniforms in [0, 1): a 32-bit integer hash of (seed, index), same bits
+    on numpy and CuPy. ``seed`` and ``index`` are broadcastable uint32 arrays."""
+    h = seed ^ (index * xp.uint32(0x9E3779B9))
+    for mult in (0x7FEB352D, 0x846CA68B):
+        h = h ^ (h >> xp.uint32(16))
+        h = h * xp.uint32(mult)
+    h = h ^ (h >> xp.uint32(15))
+    return (h >> xp.uint32(8)).astype(xp.float32) * xp.float32(2.0 ** -24)
+
+
+@dataclass(frozen=True)
+class IPMix(Method):
+    """IPMix with the ImageNet code's defaults (see the module docstring)."""
+
+    k: int = 3
+    t: int = 3
+    beta: float = 4
+    severity: float = 1
+    patch_sizes: tuple = (4, 8, 16, 32, 64, 224)
+    all_ops: bool = False
+    augment_partner: bool = True
+    op_list: tuple | str | None = None
+
+    needs_mixing = True
+
+    def __post_init__(self):
+        check_range("k", self.k, low=1, high=64, integer=True)
+        check_range("t", self.t, low=0, high=64, integer=True)
+        check_range("beta", self.beta, low=0, low_open=True)
+        ops.check_severity(self.severity)
+        sizes = tuple(self.patch_sizes)
+        if not sizes:
+            raise ValueError("patch_sizes must not be empty")
+        for s in sizes:
+            check_range("patch_sizes", s, low=1, integer=True)
+        object.__setattr__(self, "patch_sizes", tuple(int(s) for s in sizes))
+        self._op_ids()
+
+    def _op_ids(self):
+        return resolve_ops(self.op_list, IPMIX_ALL_OPS if self.all_ops else ops.IPMIX_OPS)
+
+    def plan(self, n, height, width, rng) -> IPMixPlan:
+        k, t = self.k, self.t
+        op_ids = self._op_ids()
+        weights = rng.dirichlet([1.0] * k, size=n).astype(np.float32)
+        skip = rng.beta(1, 1, size=n).astype(np.float32)
+        p_level = rng.uniform(size=(n, k)) < 0.5
+        count = rng.integers(0, t + 1, size=(n, k))
+        step_used = np.arange(t) < count[..., None]
+        image_step = step_used & ~p_level[..., None]
+        patch_step = step_used & p_level[..., None]
+
+        shape = (n, k, t)
+        img_ops, img_values = sample_ops(rng, op_ids, shape, self.severity, height, width, "ipmix")
+        img_ops[~image_step] = IDENTITY
+        img_values[~image_step] = 0.0
+
+        mix_op = rng.integers(0, len(MIX_OPS), size=shape)
+        if self.augment_partner:
+            is_picture = rng.uniform(size=shape) < 0.5
+        else:
+            is_picture = np.ones(shape, dtype=bool)
+        partner_op, partner_value = sample_ops(rng, op_ids, shape, self.severity, height, width, "ipmix")
+        unused = ~patch_step | is_picture
+        partner_op[unused] = IDENTITY
+        partner_value[unused] = 0.0
+
+        sizes = np.minimum(np.asarray(self.patch_sizes)[rng.integers(0, len(self.patch_sizes), size=shape)],
+                           min(height, width))
+        left = rng.integers(0, width - sizes + 1)
+        top = rng.integers(0, height - sizes + 1)
+        square = rng.uniform(size=shape) < 0.5
+        low = np.minimum(2, sizes)
+        scar_w = rng.integers(low, sizes + 1)
+        scar_h = rng.integers(low, sizes + 1)
+        box = np.stack([top, left, np.where(square, sizes, scar_h), np.where(square, sizes, scar_w)], axis=-1)
+        box[~patch_step] = 0  # an empty box: the step changes nothing
+
+        a, b = sample_conic_coefficients(rng, shape, self.beta)
+        threshold = rng.uniform(size=shape).astype(np.float32)
+        mask_seed = rng.integers(0, 2 ** 32, size=shape, dtype=np.uint32)
+        return IPMixPlan(weights, skip, p_level, count, img_ops, img_values, mix_op, partner_op,
+                         partner_value, is_picture, box, a, b, threshold, mask_seed)
+
+    def execute(self, plan: IPMixPlan, images, mixing, backend):
+        xp = backend.xp
+        mix = xp.zeros(images.shape, dtype=xp.float32)
+        for j in range(self.k):
+            chain = run_chain(backend, images, plan.ops[:, j], plan.values[:, j])
+            for r in range(self.t):
+                if np.any(plan.box[:, j, r, 2] > 0):
+                    chain = self._patch_step(plan, j, r, chain, images, mixing, backend)
+            mix += per_sample(backend, plan.weights[:, j]) * to_float(backend, chain)
+        m = per_sample(backend, plan.skip)
+        return (1 - m) * to_float(backend, images) + m * mix
+
+    @staticmethod
+    def _patch_step(plan: IPMixPlan, j: int, r: int, chain, images, pictures, backend):
+        """One patch mixing of every image's chain j (step r); empty boxes change nothing."""
+        xp = backend.xp
+        n, height, width, _ = images.shape
+        augmented = run_chain(backend, images, plan.partner_op[:, j, r:r + 1], plan.partner_value[:, j, r:r + 1])
+        is_picture = per_sample(backend, plan.partner_is_picture[:, j, r]).astype(bool)
+        x1 = to_float(backend, chain)
+        x2 = to_float(backend, xp.where(is_picture, pictures, augmented))
+        op = plan.mix_op[:, j, r]
+        mixed = x1
+        a, b = per_sample(backend, plan.a[:, j, r]), per_sample(backend, plan.b[:, j, r])
+        threshold = per_sample(backend, plan.threshold[:, j, r])
+        seed = backend.asarray(plan.mask_seed[:, j, r].reshape(-1, 1, 1, 1))
+        ys = backend.asarray(np.arange(height, dtype=np.uint32).reshape(1, -1, 1, 1))
+        xs = backend.asarray(np.arange(width, dtype=np.uint32).reshape(1, 1, -1, 1))
+        cs = backend.asarray(np.arange(3, dtype=np.uint32).reshape(1, 1, 1, 3))
+        pixel = ys * xp.uint32(width) + xs
+        for code, name in enumerate(MIX_OPS):
+            if not np.any(op == code):
+                continue
+            if name == "add":
+                result = mix_additive(backend, x1, x2, a, b)
+            elif name == "multiply":
+                result = mix_multiplicative(backend, x1, x2, a, b)
+            else:
+                index = pixel if name == "random_pixels" else pixel * xp.uint32(3) + cs
+                result = xp.where(hash_uniform(xp, seed, index) < threshold, x1, x2)
+            mixed = xp.where(per_sample(backend, op == code).astype(bool), result, mixed)
+        patch = (xp.clip(mixed, 0, 1) * xp.float32(255)).astype(xp.uint8)
+        top, left, ph, pw = (backend.asarray(plan.box[:, j, r, i].reshape(-1, 1, 1, 1)) for i in range(4))
+        ys_i, xs_i = ys.astype(xp.int64), xs.astype(xp.int64)
+        inside = (ys_i >= top) & (ys_i < top + ph) & (xs_i >= left) & (xs_i < left + pw)
+        return xp.where(inside, patch, chain)
