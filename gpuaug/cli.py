@@ -1,10 +1,37 @@
-"""The `gpuaug` command line: demo, gallery, fractals (more subcommands join as they land)."""
+"""The `gpuaug` command line: demo, gallery, preview, fractals."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import warnings
 from pathlib import Path
+
+import numpy as np
+
+PREVIEW_METHODS = ("augmix", "pixmix", "ipmix", "dynamic-mixup", "noisymix", "mixup", "cutmix", "cutout")
+
+
+def _device_for(executor: str) -> str:
+    """'cuda' when the executor asks for it (or auto and torch sees a GPU), else 'cpu'."""
+    if executor == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if executor == "cuda":
+        raise SystemExit("error: --executor cuda was asked for but torch sees no CUDA device")
+    return "cpu"
+
+
+def _on_device(batch: np.ndarray, device: str):
+    if device == "cpu":
+        return batch
+    import torch
+
+    return torch.from_numpy(batch).to(device)
 
 
 def _cmd_gallery(args) -> int:
@@ -17,28 +44,103 @@ def _cmd_gallery(args) -> int:
     return 0
 
 
+def _load_inputs(folder: str | None, size: int, count: int, device: str):
+    from . import samples
+    from .mixing import MixingSet
+
+    if folder is None:
+        return _on_device(samples.batch(count, size), device)
+    with warnings.catch_warnings():  # reported below, as input images rather than a mixing set
+        warnings.simplefilter("ignore")
+        loaded = MixingSet.from_folder(folder, resize=size, max_images=count)
+    for reason, paths in loaded.skipped.items():
+        print(f"skipped {len(paths)} file(s) in {folder}: {reason}", file=sys.stderr)
+    return _on_device(np.asarray(loaded.images), device)
+
+
+def _load_mixing(folder: str | None, size: int, device: str, seed: int):
+    from .mixing import MixingSet
+
+    if folder is None:
+        return MixingSet.fractals(16, size=size, seed=seed, device=device)
+    return MixingSet.from_folder(folder, resize=size, device=device)
+
+
+def _cmd_preview(args) -> int:
+    from .methods import make_method
+    from .preview import method_preview
+
+    device = _device_for(args.executor)
+    settings = json.loads(args.settings) if args.settings else {}
+    method = make_method(args.method, **settings)
+    images = _load_inputs(args.images, args.size, args.count, device)
+    mixing = _load_mixing(args.mixing, args.size, device, args.seed) if getattr(method, "needs_mixing", False) else None
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    method_preview(method, images, mixing, draws=args.draws, seed=args.seed, title=args.method).save(out)
+    print(f"wrote {out} ({args.method} on {device})")
+    return 0
+
+
+def _cmd_fractals(args) -> int:
+    from .fractals import write_fractal_pngs
+
+    paths = write_fractal_pngs(args.out, args.count, size=args.size, seed=args.seed, executor=args.executor)
+    print(f"wrote {len(paths)} fractals to {args.out}")
+    return 0
+
+
 def _cmd_demo(args) -> int:
+    """The op gallery, a preview of every method on the built-in scenes (fractal mixing
+    pictures) and a few fractals, written to --out."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    args.out = str(out / "ops.png")
-    return _cmd_gallery(args)
+    _cmd_gallery(argparse.Namespace(out=str(out / "ops.png"), size=args.size, executor=args.executor))
+    for name in PREVIEW_METHODS:
+        _cmd_preview(argparse.Namespace(
+            method=name, images=None, mixing=None, size=args.size, count=3, draws=4, seed=args.seed,
+            settings=None, executor=args.executor, out=str(out / f"preview-{name}.png")))
+    _cmd_fractals(argparse.Namespace(out=str(out / "fractals"), count=8, size=args.size, seed=args.seed,
+                                     executor=args.executor))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gpuaug", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("gallery", help="write a grid of every op at a few strengths")
+    def common(p, size_default):
+        p.add_argument("--size", type=_positive_int, default=size_default, help="image side in pixels")
+        p.add_argument("--executor", choices=("auto", "cpu", "cuda"), default="auto",
+                       help="auto: the GPU when torch sees one, else the CPU")
+        p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("demo", help="pictures of every op, method and fractals on built-in data")
+    p.add_argument("--out", default="out", help="folder for the outputs (default: out/)")
+    common(p, 128)
+    p.set_defaults(run=_cmd_demo)
+
+    p = sub.add_parser("gallery", help="a grid of every op at levels 1, 3, 6, 10")
     p.add_argument("--out", default="ops.png", help="PNG file to write (default: ops.png)")
-    p.add_argument("--size", type=_positive_int, default=128, help="tile side in pixels")
-    p.add_argument("--executor", choices=("auto", "cpu", "cuda"), default="auto")
+    common(p, 128)
     p.set_defaults(run=_cmd_gallery)
 
-    p = sub.add_parser("demo", help="the main job on built-in data; writes pictures to --out")
-    p.add_argument("--out", default="out", help="folder for the outputs (default: out/)")
-    p.add_argument("--size", type=_positive_int, default=128, help="tile side in pixels")
-    p.add_argument("--executor", choices=("auto", "cpu", "cuda"), default="auto")
-    p.set_defaults(run=_cmd_demo)
+    p = sub.add_parser("preview", help="inputs and augmented draws of one method side by side")
+    p.add_argument("--method", required=True, choices=PREVIEW_METHODS)
+    p.add_argument("--images", help="folder of input images (default: built-in scenes)")
+    p.add_argument("--mixing", help="folder of mixing pictures for pixmix/ipmix (default: procedural fractals)")
+    p.add_argument("--count", type=_positive_int, default=4, help="number of input images")
+    p.add_argument("--draws", type=_positive_int, default=4, help="augmented draws per image")
+    p.add_argument("--settings", help='method settings as JSON, e.g. \'{"k": 4, "beta": 4}\'')
+    p.add_argument("--out", default="preview.png")
+    common(p, 224)
+    p.set_defaults(run=_cmd_preview)
+
+    p = sub.add_parser("fractals", help="write procedural fractal mixing pictures as PNG")
+    p.add_argument("--out", required=True, help="folder to write fractal_00000.png ... into")
+    p.add_argument("--count", type=_positive_int, default=16)
+    common(p, 256)
+    p.set_defaults(run=_cmd_fractals)
     return parser
 
 
@@ -51,7 +153,11 @@ def _positive_int(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
