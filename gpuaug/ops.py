@@ -1,7 +1,8 @@
 """The image-level op catalogue: names, ids, parameters, severity sampling, batched apply.
 
 Every op maps one uint8 RGB image to another exactly as Pillow does (see OPS.md in the
-design notes); ``downscale`` is ours (PIL has no such op in the papers' code).
+design notes); ``downscale`` is ours (PIL has no such op in the papers' code), made of two
+Pillow ``Image.resize(size, BILINEAR)`` calls: to (round(W/r), round(H/r)) and back.
 
 Each op takes one explicit parameter (``values[i]`` for image ``i``):
 
@@ -20,7 +21,8 @@ color, contrast, brightness, sharpness
                 factor [0, 10]           l*1.8/10 + 0.1
 mirror, flip, invert
                 ignored                  --
-downscale       factor r in [1, 64]      1 + l*3/10 (ours: down by r, back up)
+downscale       factor r in [1, 64]      1 + l*3/10 (ours: Pillow's BILINEAR resize
+                                         down by r and back up)
 ==============  =======================  ==========================================
 """
 

@@ -1,56 +1,66 @@
-// Bilinear resize for the downscale op (gpuaug.executors.cuda), exactly cpu.resize_bilinear:
-// half-pixel centres, edge clamp, no antialiasing, float64 without FMA, separable
-// (rows first, then columns), round half up.
+// Pillow's BILINEAR resize for the downscale op (gpuaug.executors.cuda), exactly
+// cpu.resize_pil_bilinear: one separable pass along one axis with the fixed-point taps of
+// params.pil_bilinear_coefficients (computed on the host in float64, uploaded as int32),
+// integer arithmetic only, rounded to 8 bits as Pillow's clip8 does.
 //
-// gpuaug_resize_bilinear: grid (blocks_per_sample, n_samples); blockIdx.y picks a
-// listed sample s, whose sizes are sizes[s] = (in_h, in_w, out_h, out_w).  Sample s
-// starts at s * sample_stride bytes in both src and dst and is stored densely
-// (row stride = 3 * its width).  Downscale runs it twice: images -> small buffer -> out.
+// gpuaug_resample_pass: grid (blocks_per_sample, n_samples); blockIdx.y = j picks listed
+// sample s = samples[j], whose pass is passes[6 j .. 6 j + 5] =
+//   (in_h, in_w, axis, out_len, table_off, kmax)
+// axis 0: horizontal, (in_h, in_w) -> (in_h, out_len); axis 1: vertical -> (out_len, in_w).
+// The tables hold, from tables[table_off]: xmin[out_len], xsize[out_len], then
+// kk[out_len * kmax] (row o: the taps of output index o, zero-padded to kmax).
+// Images are dense (row stride = 3 * width) and start at i * sample_stride bytes, where i
+// is s for an array indexed by sample (src_by_sample / dst_by_sample non-zero) and j for
+// a compact buffer of the listed samples. Downscale runs four passes (two per resize, in
+// Pillow's order): images -> buffer -> small -> buffer -> out.
 
-struct Tap { int i0, i1; double frac; };
+#define PIL_PRECISION_BITS 22
 
-// Source rows/columns and weight for output index o of n_out taken from n_in.
-static __device__ __forceinline__ Tap tap(int o, int n_in, int n_out)
+// Pillow's clip8: v >> 22 clamped to 0..255 (v < 2^31 always: the taps sum to ~2^22).
+static __device__ __forceinline__ unsigned char clip8(int v)
 {
-    const double ratio = __ddiv_rn((double)n_in, (double)n_out);
-    double v = __dsub_rn(__dmul_rn(__dadd_rn((double)o, 0.5), ratio), 0.5);
-    if (v < 0.0) v = 0.0;
-    const double fl = floor(v);
-    Tap t;
-    t.frac = __dsub_rn(v, fl);
-    t.i0 = (int)fl < n_in - 1 ? (int)fl : n_in - 1;
-    t.i1 = t.i0 + 1 < n_in - 1 ? t.i0 + 1 : n_in - 1;
-    return t;
+    const int q = v >> PIL_PRECISION_BITS;
+    return (unsigned char)(q < 0 ? 0 : (q > 255 ? 255 : q));
 }
 
-// Row-interpolated value at source column x (the rows-first stage).
-static __device__ __forceinline__ double row_value(const unsigned char* img, int row, Tap ty, int x, int c)
-{
-    const double p0 = img[(long long)ty.i0 * row + 3 * x + c];
-    const double p1 = img[(long long)ty.i1 * row + 3 * x + c];
-    return __dadd_rn(p0, __dmul_rn(__dsub_rn(p1, p0), ty.frac));
-}
-
-extern "C" __global__ void gpuaug_resize_bilinear(
+extern "C" __global__ void gpuaug_resample_pass(
     const unsigned char* __restrict__ src, unsigned char* __restrict__ dst,
-    const int* __restrict__ samples, const int* __restrict__ sizes, long long sample_stride)
+    const int* __restrict__ samples, const int* __restrict__ passes, const int* __restrict__ tables,
+    long long sample_stride, int src_by_sample, int dst_by_sample)
 {
-    const int s = samples[blockIdx.y];
-    const int in_h = sizes[4 * s], in_w = sizes[4 * s + 1];
-    const int out_h = sizes[4 * s + 2], out_w = sizes[4 * s + 3];
-    const unsigned char* img = src + (long long)s * sample_stride;
-    unsigned char* out = dst + (long long)s * sample_stride;
+    const int j = blockIdx.y;
+    const int s = samples[j];
+    const int* pass = passes + 6 * j;
+    const int in_h = pass[0], in_w = pass[1], axis = pass[2], out_len = pass[3];
+    const int kmax = pass[5];
+    const int* xmin = tables + pass[4];
+    const int* xsize = xmin + out_len;
+    const int* kk = xsize + out_len;
+    const int out_h = axis == 0 ? in_h : out_len;
+    const int out_w = axis == 0 ? out_len : in_w;
+    const unsigned char* img = src + (long long)(src_by_sample ? s : j) * sample_stride;
+    unsigned char* out = dst + (long long)(dst_by_sample ? s : j) * sample_stride;
+    // Distance in bytes between consecutive taps: the next pixel or the next row.
+    const long long tap_step = axis == 0 ? 3 : 3LL * in_w;
     const long long n_out = (long long)out_h * out_w;
 
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x; p < n_out; p += stride) {
         const int x = (int)(p % out_w), y = (int)(p / out_w);
-        const Tap ty = tap(y, in_h, out_h), tx = tap(x, in_w, out_w);
-        for (int c = 0; c < 3; ++c) {
-            const double r0 = row_value(img, 3 * in_w, ty, tx.i0, c);
-            const double r1 = row_value(img, 3 * in_w, ty, tx.i1, c);
-            const double val = __dadd_rn(r0, __dmul_rn(__dsub_rn(r1, r0), tx.frac));
-            out[3 * p + c] = (unsigned char)(int)floor(__dadd_rn(val, 0.5));
+        const int o = axis == 0 ? x : y;
+        const int lo = xmin[o], n = xsize[o];
+        const int* w = kk + (long long)o * kmax;
+        const unsigned char* q = img + (axis == 0 ? ((long long)y * in_w + lo) * 3
+                                                  : ((long long)lo * in_w + x) * 3);
+        int acc0 = 1 << (PIL_PRECISION_BITS - 1), acc1 = acc0, acc2 = acc0;
+        for (int k = 0; k < n; ++k, q += tap_step) {
+            const int wk = w[k];
+            acc0 += (int)q[0] * wk;
+            acc1 += (int)q[1] * wk;
+            acc2 += (int)q[2] * wk;
         }
+        out[3 * p] = clip8(acc0);
+        out[3 * p + 1] = clip8(acc1);
+        out[3 * p + 2] = clip8(acc2);
     }
 }

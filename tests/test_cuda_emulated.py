@@ -3,10 +3,12 @@ cpu executor exactly; plus the launch layer's argument checks."""
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from cuda_cases import all_cases, mismatch_report
 from gpuaug import ops
 from gpuaug.executors import cpu, cuda, launch, params
+from imagegen import image_set
 
 CASES = all_cases()
 
@@ -56,6 +58,46 @@ def test_input_is_not_modified():
     assert np.array_equal(images, before)
 
 
+@pytest.mark.parametrize("size", [(32, 32), (37, 61), (61, 37), (100, 9), (9, 100), (1, 1), (2, 5), (3, 1)],
+                         ids=lambda s: f"{s[0]}x{s[1]}")
+def test_downscale_equals_cpu_and_pillow(size):
+    # Both pass orders (tall images shrink vertically first), one-axis and identity passes,
+    # shared and distinct intermediate sizes in one batch.
+    h, w = size
+    factors = np.array([1.0, 1.03, 1.5, 2.0, 3.7, 4.0, 64.0, 1.5, 2.6, 9.0])
+    ids = np.full(factors.size, ops.OP_IDS["downscale"], dtype=np.int32)
+    images = _stack_images(h, w, factors.size)
+    got = cuda.apply_ops_xp(images, ids, factors, "emulated")
+    want = cpu.apply_ops(images, ids, factors)
+    assert np.array_equal(got, want), mismatch_report(got, want, ids, factors)
+    for img, r, ours in zip(images, factors, got):
+        sh, sw = params.downscale_size(float(r), h, w)
+        pil = Image.fromarray(img).resize((sw, sh), Image.Resampling.BILINEAR).resize((w, h), Image.Resampling.BILINEAR)
+        assert np.array_equal(ours, np.asarray(pil)), f"r={r} {h}x{w}"
+
+
+def _stack_images(h, w, n):
+    pool = [img for _, img in image_set(h, w, seed=9)]
+    return np.ascontiguousarray(np.stack([pool[i % len(pool)] for i in range(n)]))
+
+
+def test_downscale_plan_tables():
+    small = np.array([[3, 4], [3, 4], [1, 1], [10, 2]], dtype=np.int32)
+    passes, tables = cuda.downscale_plan(small, 10, 8)
+    assert passes.shape == (4, 4, 6) and passes.dtype == np.int32 and tables.dtype == np.int32
+    assert (passes[:, 0] == passes[:, 1]).all()
+    for k in range(4):
+        for j in range(4):
+            in_h, in_w, axis, out_len, off, kmax = passes[k, j].tolist()
+            xmin, xsize, kk = params.pil_bilinear_coefficients(in_w if axis == 0 else in_h, out_len)
+            assert kmax == kk.shape[1]
+            assert (tables[off:off + out_len] == xmin).all()
+            assert (tables[off + out_len:off + 2 * out_len] == xsize).all()
+            assert (tables[off + 2 * out_len:off + 2 * out_len + kk.size] == kk.ravel()).all()
+    # 10x8 -> 10x2: the height keeps its size, the vertical pass is the identity
+    assert passes[1, 3].tolist()[:4] == [10, 2, 1, 10]
+
+
 def test_downscale_sizes_match_params():
     factors = np.array([1.0, 1.3, 1.5, 2.0, 2.5, 3.99, 7.0, 64.0])
     for h, w in ((1, 1), (2, 5), (17, 23), (224, 224), (375, 500)):
@@ -87,24 +129,26 @@ def test_apply_ops_xp_rejects_bad_inputs():
 
 def _resize_args(n=1):
     src = np.zeros((n, 2, 2, 3), np.uint8)
-    return [src, np.zeros_like(src), np.arange(n, dtype=np.int32),
-            np.tile(np.array([2, 2, 2, 2], np.int32), n), 12]
+    passes, tables = cuda.downscale_plan(np.ones((n, 2), np.int32), 2, 2)
+    return [src, np.zeros_like(src), np.arange(n, dtype=np.int32), np.ascontiguousarray(passes[0]).ravel(),
+            tables, 12, 1, 1]
 
 
 def test_kernel_call_checks_arguments():
-    k = launch.get_kernel("resize", "gpuaug_resize_bilinear", "emulated")
-    assert [p.name for p in k.params] == ["src", "dst", "samples", "sizes", "sample_stride"]
+    k = launch.get_kernel("resize", "gpuaug_resample_pass", "emulated")
+    assert [p.name for p in k.params] == ["src", "dst", "samples", "passes", "tables", "sample_stride",
+                                          "src_by_sample", "dst_by_sample"]
     args = _resize_args()
     k((1, 1), 32, args)
-    with pytest.raises(TypeError, match="takes 5 arguments"):
+    with pytest.raises(TypeError, match="takes 8 arguments"):
         k(1, 32, args[:4])
     bad = list(args); bad[2] = bad[2].astype(np.int64)
     with pytest.raises(TypeError, match="needs dtype int32"):
         k(1, 32, bad)
-    bad = list(args); bad[4] = 1.5
+    bad = list(args); bad[5] = 1.5
     with pytest.raises(TypeError, match="must be an integer"):
         k(1, 32, bad)
-    bad = list(args); bad[4] = 2**70
+    bad = list(args); bad[5] = 2**70
     with pytest.raises(ValueError, match="out of range"):
         k(1, 32, bad)
     bad = list(args); bad[1] = np.zeros((1, 2, 4, 3), np.uint8)[:, :, ::2]

@@ -2,7 +2,8 @@
 
 Samples are grouped by op family (LUT, blend, affine, flip, resample) and each family is
 computed for its whole group at once; per-sample Python is limited to small parameter
-set-up (histograms, downscale's per-sample intermediate size).
+set-up (histograms, downscale's per-sample intermediate size; downscale runs once per
+distinct intermediate size).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops import OP_IDS, OPS
-from .params import affine_coefficients, downscale_size
+from .params import (PIL_PRECISION_BITS, affine_coefficients, downscale_size, pil_bilinear_coefficients,
+                     pil_vertical_first)
 
 _ID = OP_IDS
 
@@ -216,34 +218,51 @@ def _run_flip(images, ids, values):
 
 # ---------------------------------------------------------------- downscale
 
-def resize_bilinear(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
-    """Bilinear resize of one HWC uint8 image: half-pixel centres, edge clamp, no
-    antialiasing, float64, round half up. Separable: rows first, then columns."""
-    in_h, in_w = image.shape[:2]
+def _resample_axis(images: np.ndarray, axis: int, out_size: int) -> np.ndarray:
+    """One Pillow BILINEAR pass along ``axis`` (1: vertical, 2: horizontal) of an NHWC
+    uint8 batch in int64 fixed point (``params.pil_bilinear_coefficients``); uint8 out."""
+    xmin, xsize, kk = pil_bilinear_coefficients(images.shape[axis], out_size)
+    last = images.shape[axis] - 1
+    shape = [1, 1, 1, 1]
+    shape[axis] = out_size
+    acc = np.int64(1 << (PIL_PRECISION_BITS - 1))
+    for k in range(kk.shape[1]):
+        idx = np.minimum(xmin + k, last)  # padded taps (k >= xsize) have weight 0
+        taps = np.take(images, idx, axis=axis).astype(np.int64)
+        acc = acc + taps * kk[:, k].astype(np.int64).reshape(shape)
+    return np.clip(acc >> PIL_PRECISION_BITS, 0, 255).astype(np.uint8)
 
-    def taps(n_in, n_out):
-        src = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
-        src = np.maximum(src, 0.0)
-        i0 = np.floor(src)
-        frac = src - i0
-        i0 = np.minimum(i0, n_in - 1).astype(np.intp)
-        i1 = np.minimum(i0 + 1, n_in - 1)
-        return i0, i1, frac
 
-    y0, y1, fy = taps(in_h, out_h)
-    x0, x1, fx = taps(in_w, out_w)
-    src = image.astype(np.float64)
-    rows = src[y0] + (src[y1] - src[y0]) * fy[:, None, None]
-    val = rows[:, x0] + (rows[:, x1] - rows[:, x0]) * fx[None, :, None]
-    return np.floor(val + 0.5).astype(np.uint8)
+def resize_pil_bilinear(images: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """Pillow's ``Image.resize((out_w, out_h), BILINEAR)`` of an HWC image or an NHWC batch
+    (uint8), bit for bit: antialiased when shrinking, separable fixed-point passes rounded
+    to 8 bits in between, in Pillow's pass order (``params.pil_vertical_first``); an axis
+    whose size does not change gets no pass."""
+    single = images.ndim == 3
+    batch = images[None] if single else images
+    in_h, in_w = batch.shape[1:3]
+    if in_h == out_h and in_w == out_w:
+        out = batch.copy()
+    elif in_h == out_h:
+        out = _resample_axis(batch, 2, out_w)
+    elif in_w == out_w:
+        out = _resample_axis(batch, 1, out_h)
+    elif pil_vertical_first(in_h, in_w, out_h, out_w):
+        out = _resample_axis(_resample_axis(batch, 1, out_h), 2, out_w)
+    else:
+        out = _resample_axis(_resample_axis(batch, 2, out_w), 1, out_h)
+    return out[0] if single else out
 
 
 def _run_resample(images, ids, values):
+    # Samples with the same intermediate size share their coefficients: one group each.
     h, w = images.shape[1:3]
     out = np.empty_like(images)
-    for i in range(images.shape[0]):
-        small_h, small_w = downscale_size(float(values[i]), h, w)
-        out[i] = resize_bilinear(resize_bilinear(images[i], small_h, small_w), h, w)
+    small = np.array([downscale_size(float(v), h, w) for v in values], dtype=np.int64).reshape(-1, 2)
+    for size in np.unique(small, axis=0):
+        idx = np.nonzero((small == size).all(axis=1))[0]
+        down = resize_pil_bilinear(images[idx], int(size[0]), int(size[1]))
+        out[idx] = resize_pil_bilinear(down, h, w)
     return out
 
 

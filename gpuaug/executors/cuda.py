@@ -5,12 +5,14 @@ One launch per kernel family and batch, families no sample uses are skipped:
 1. ``histogram.cu``  channel histograms (autocontrast, equalize) and grey sums (contrast)
 2. ``lut.cu``        per (sample, channel) LUTs of the point ops
 3. ``apply.cu``      every op but downscale, per pixel, switching on the sample's op id
-4. ``resize.cu``     downscale: images -> small intermediate -> output (two launches)
+4. ``resize.cu``     downscale: Pillow's BILINEAR resize down and back up, one launch per
+                     separable pass (four), with fixed-point taps computed on the host
 
 The host only prepares small per-sample parameter arrays (numpy, no per-sample Python
-apart from rotate's coefficients in ``params.affine_coefficients``) and uploads them in
-two packed arrays. The same code runs on CuPy arrays (backend "cuda") or numpy arrays
-(backend "emulated": the kernels executed on the CPU, for tests without a GPU).
+apart from rotate's coefficients in ``params.affine_coefficients`` and downscale's tap
+tables, one per distinct size pair) and uploads them in two packed arrays. The same
+code runs on CuPy arrays (backend "cuda") or numpy arrays (backend "emulated": the
+kernels executed on the CPU, for tests without a GPU).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 from .. import _arrays
 from ..ops import OP_IDS, OPS
 from .launch import get_kernel
-from .params import affine_coefficients
+from .params import affine_coefficients, pil_bilinear_coefficients, pil_vertical_first
 
 BLOCK = 256
 _MAX_BLOCKS_PER_SAMPLE = 64
@@ -34,7 +36,7 @@ KERNELS = (
     ("histogram", "gpuaug_histograms"),
     ("lut", "gpuaug_build_luts"),
     ("apply", "gpuaug_apply"),
-    ("resize", "gpuaug_resize_bilinear"),
+    ("resize", "gpuaug_resample_pass"),
 )
 
 
@@ -56,6 +58,48 @@ def downscale_sizes(values: np.ndarray, height: int, width: int) -> np.ndarray:
     small_h = np.maximum(1, np.floor(height / values + 0.5)).astype(np.int32)
     small_w = np.maximum(1, np.floor(width / values + 0.5)).astype(np.int32)
     return np.stack([small_h, small_w], axis=1)
+
+
+def _resize_passes(in_h: int, in_w: int, out_h: int, out_w: int, table_offset) -> list:
+    """The two passes (in_h, in_w, axis, out_len, table_off, kmax) of one Pillow resize, in
+    Pillow's order; an axis that keeps its size gets an identity pass (exact)."""
+    def one(h, w, axis, out_len):
+        n_in = w if axis == 0 else h
+        off, kmax = table_offset(n_in, out_len)
+        return [h, w, axis, out_len, off, kmax]
+
+    if pil_vertical_first(in_h, in_w, out_h, out_w):
+        return [one(in_h, in_w, 1, out_h), one(out_h, in_w, 0, out_w)]
+    return [one(in_h, in_w, 0, out_w), one(in_h, out_w, 1, out_h)]
+
+
+def downscale_plan(small: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Launch parameters of downscale for samples with intermediate sizes ``small`` (n, 2).
+
+    Returns ``passes`` int32 (4, n, 6): per pass and sample (in_h, in_w, axis, out_len,
+    table_off, kmax) for ``resize.cu``, and ``tables`` int32: the concatenated
+    (xmin, xsize, kk) tables of ``params.pil_bilinear_coefficients``, one per distinct
+    (in_size, out_size) pair. Python runs once per distinct intermediate size.
+    """
+    parts, offsets, total = [], {}, 0
+
+    def table_offset(n_in, n_out):
+        nonlocal total
+        key = (n_in, n_out)
+        if key not in offsets:
+            xmin, xsize, kk = pil_bilinear_coefficients(n_in, n_out)
+            offsets[key] = (total, kk.shape[1])
+            parts.extend((xmin, xsize, kk.ravel()))
+            total += 2 * n_out + kk.size
+        return offsets[key]
+
+    sizes, inverse = np.unique(np.asarray(small, dtype=np.int64).reshape(-1, 2), axis=0, return_inverse=True)
+    per_size = np.zeros((4, sizes.shape[0], 6), dtype=np.int32)
+    for u, (sh, sw) in enumerate(sizes.tolist()):
+        per_size[:, u] = (_resize_passes(height, width, sh, sw, table_offset)
+                          + _resize_passes(sh, sw, height, width, table_offset))
+    tables = np.concatenate(parts).astype(np.int32) if parts else np.zeros(1, np.int32)
+    return np.ascontiguousarray(per_size[:, inverse.reshape(-1)]), tables
 
 
 def _xp(backend: str):
@@ -108,14 +152,11 @@ def apply_ops_xp(images, ids: np.ndarray, values: np.ndarray, backend: str):
     lut_samples = np.nonzero(_FAMILY[ids] == "lut")[0]
     apply_samples = np.nonzero(ids != _DOWNSCALE)[0]
     down_samples = np.nonzero(ids == _DOWNSCALE)[0]
-    small = downscale_sizes(np.where(ids == _DOWNSCALE, values, 1.0), h, w)
-    full = np.broadcast_to(np.array([h, w], dtype=np.int32), (n, 2))
-    sizes_down = np.concatenate([full, small], axis=1)  # (in_h, in_w, out_h, out_w)
-    sizes_up = np.concatenate([small, full], axis=1)
+    passes, tables = downscale_plan(downscale_sizes(values[down_samples], h, w), h, w)
 
     # Two packed uploads: int32 and float64 parameters, sliced into views.
     int_parts = {"ids": ids, "hist": hist_samples, "lut": lut_samples, "apply": apply_samples,
-                 "down": down_samples, "sizes_down": sizes_down.ravel(), "sizes_up": sizes_up.ravel()}
+                 "down": down_samples, "passes": passes.ravel(), "tables": tables}
     dbl_parts = {"values": values, "coeffs": affine_coefficients(ids, values, h, w).ravel()}
     dev = {**_pack(xp, int_parts, np.int32), **_pack(xp, dbl_parts, np.float64)}
 
@@ -142,12 +183,17 @@ def apply_ops_xp(images, ids: np.ndarray, values: np.ndarray, backend: str):
             (images, out, dev["apply"], dev["ids"], dev["values"], dev["coeffs"], luts, lum_sum, h, w))
 
     if down_samples.size:
-        resize = get_kernel("resize", "gpuaug_resize_bilinear", backend)
-        buffer = xp.empty_like(images)
-        grid = (_blocks(n_pixels, 4), down_samples.size)
+        # images -> a -> b (small) -> a -> out; every intermediate fits in h x w.
+        resample = get_kernel("resize", "gpuaug_resample_pass", backend)
+        nd = down_samples.size
+        buf_a = xp.empty((nd, h, w, 3), dtype=np.uint8)
+        buf_b = xp.empty((nd, h, w, 3), dtype=np.uint8)
+        grid = (_blocks(n_pixels, 4), nd)
         stride = n_pixels * 3
-        resize(grid, BLOCK, (images, buffer, dev["down"], dev["sizes_down"], stride))
-        resize(grid, BLOCK, (buffer, out, dev["down"], dev["sizes_up"], stride))
+        chain = ((images, buf_a, 1, 0), (buf_a, buf_b, 0, 0), (buf_b, buf_a, 0, 0), (buf_a, out, 0, 1))
+        for k, (src, dst, src_by_sample, dst_by_sample) in enumerate(chain):
+            step = dev["passes"][k * nd * 6:(k + 1) * nd * 6]
+            resample(grid, BLOCK, (src, dst, dev["down"], step, dev["tables"], stride, src_by_sample, dst_by_sample))
     return out
 
 
