@@ -7,6 +7,7 @@ copies); results go back in the caller's kind.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,3 +144,24 @@ def host_vector(values, n: int, name: str, dtype) -> np.ndarray:
         return arr.astype(dtype, copy=False)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}") from err
+
+
+@contextlib.contextmanager
+def cuda_scope(kind: ArrayKind):
+    """For CUDA arrays: make CuPy work on the array's device and, for torch tensors, on
+    torch's current stream there (so our kernels are ordered with the caller's work,
+    without a sync). A no-op for host arrays."""
+    if not kind.on_cuda:
+        yield
+        return
+    import cupy
+
+    with cupy.cuda.Device(kind.device_index):
+        if kind.library == "torch":
+            import torch
+
+            stream = torch.cuda.current_stream(kind.device_index)
+            with cupy.cuda.ExternalStream(stream.cuda_stream, kind.device_index):
+                yield
+        else:
+            yield

@@ -215,14 +215,5 @@ def apply_ops_device(images, ids: np.ndarray, values: np.ndarray, kind: _arrays.
     device (for CuPy arrays on CuPy's current stream). Image data is shared through
     DLPack, never copied to the host.
     """
-    import cupy
-
-    with cupy.cuda.Device(kind.device_index):
-        if kind.library == "torch":
-            import torch
-
-            torch_stream = torch.cuda.current_stream(images.device)
-            with cupy.cuda.ExternalStream(torch_stream.cuda_stream, kind.device_index):
-                out = apply_ops_xp(_arrays.to_cupy(images), ids, values, "cuda")
-                return _arrays.from_cupy(out, kind)
-        return apply_ops_xp(_arrays.to_cupy(images), ids, values, "cuda")
+    with _arrays.cuda_scope(kind):
+        return _arrays.from_cupy(apply_ops_xp(_arrays.to_cupy(images), ids, values, "cuda"), kind)

@@ -8,7 +8,6 @@ backend.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import fields
 
 import numpy as np
@@ -63,25 +62,6 @@ def _select_backend(executor: str, kind: _arrays.ArrayKind) -> Backend:
     return get_backend(executor)
 
 
-@contextlib.contextmanager
-def _device_scope(kind: _arrays.ArrayKind):
-    """On CUDA inputs, run CuPy on the input's device and (for torch) torch's current stream."""
-    if not kind.on_cuda:
-        yield
-        return
-    import cupy
-
-    with cupy.cuda.Device(kind.device_index):
-        if kind.library == "torch":
-            import torch
-
-            stream = torch.cuda.current_stream(kind.device_index)
-            with cupy.cuda.ExternalStream(stream.cuda_stream, kind.device_index):
-                yield
-        else:
-            yield
-
-
 class Method:
     """Base class: subclasses define ``plan`` and ``execute`` (and ``needs_mixing``)."""
 
@@ -123,7 +103,7 @@ class Method:
             )
         if mixing is not None and not self.needs_mixing:
             raise ValueError(f"{type(self).__name__} takes no mixing pictures (mixing must be None)")
-        with _device_scope(kind):
+        with _arrays.cuda_scope(kind):
             x = _arrays.to_cupy(images) if backend.on_device else _arrays.to_numpy(images)
             pictures = None
             if source is not None:

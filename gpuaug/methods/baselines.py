@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _arrays
-from .base import Method, _device_scope, _select_backend, as_generator, check_range, to_float
+from .base import Method, _select_backend, as_generator, check_range, to_float
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class _LabelMixing:
         if tuple(labels.shape) != (n,):
             raise ValueError(f"labels must have shape ({n},), got {tuple(labels.shape)}")
         plan = self.plan(n, height, width, as_generator(seed))
-        with _device_scope(kind):
+        with _arrays.cuda_scope(kind):
             xp = backend.xp
             x = _arrays.to_cupy(images) if backend.on_device else _arrays.to_numpy(images)
             y = _arrays.to_cupy(labels) if backend.on_device else _arrays.to_numpy(labels)
