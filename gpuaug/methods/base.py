@@ -51,7 +51,7 @@ def check_range(name: str, value, low=None, high=None, integer=False, low_open=F
         raise ValueError(f"{name} must be <= {high}, got {value}")
 
 
-def _select_backend(executor: str, kind: _arrays.ArrayKind) -> Backend:
+def select_backend(executor: str, kind: _arrays.ArrayKind) -> Backend:
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     if executor == "auto":
@@ -92,7 +92,7 @@ class Method:
     # -- machinery -------------------------------------------------------------------
     def _run(self, images, mixing, seed, executor, n_views):
         kind = _arrays.check_image_batch(images)
-        backend = _select_backend(executor, kind)
+        backend = select_backend(executor, kind)
         rng = as_generator(seed)
         n, height, width = (int(s) for s in images.shape[:3])
         source = mixing_source(mixing, kind, height, width) if self.needs_mixing else None

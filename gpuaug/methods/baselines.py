@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _arrays
-from .base import Method, _select_backend, as_generator, check_range, to_float
+from .base import Method, select_backend, as_generator, check_range, to_float
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class _LabelMixing:
         """Mix an NHWC uint8 batch and its integer labels; returns float32 NHWC in [0, 1]
         and float32 (N, num_classes) targets, on the images' device and kind."""
         kind = _arrays.check_image_batch(images)
-        backend = _select_backend(executor, kind)
+        backend = select_backend(executor, kind)
         n, height, width = (int(s) for s in images.shape[:3])
         check_range("num_classes", num_classes, low=1, integer=True)
         label_kind = _arrays.kind_of(labels, "labels")

@@ -1,0 +1,283 @@
+"""DALI graph nodes and ready pipelines.
+
+Nodes take a DataNode of uint8 HWC images, batch-dense (crop or resize to one size
+first), on the GPU or the CPU, and return float32 HWC DataNodes in [0, 1]; use them in
+any ``@pipeline_def`` (in the style of ``nvidia.dali.auto_aug``)::
+
+    images = fn.decoders.image(jpegs, device="mixed")
+    images = fn.random_resized_crop(images, size=224)
+    images = gpuaug.dali.ipmix(images, mixing=MixingSet.fractals(1000, device="cuda"))
+
+On the GPU a node is a ``python_function(device="gpu", batch_processing=True)`` running
+the cuda executor on DALI's stream (no host sync); on the CPU it runs the cpu executor.
+Randomness: one numpy Generator per node, ``stream_rng(seed, shard_id)`` with ``seed``
+defaulting to the pipeline's seed, advanced batch by batch -- reproducible for a fixed
+seed, different per shard. The first batch equals ``method(batch, mixing, seed=rng)``
+with ``rng = stream_rng(seed, shard_id)`` (and later batches continue that rng).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .methods import AugMix, DynamicMixup, IPMix, NoisyMix, PixMix
+from .methods.base import Method, to_float
+from .methods.mixing_source import SetSource
+
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+DTYPES = ("float16", "bfloat16", "float32")
+
+
+def stream_rng(seed: int, shard_id: int = 0) -> np.random.Generator:
+    """The Generator a node starts from for ``(seed, shard_id)``."""
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, int(shard_id), 0x6770])
+
+
+class _Augment:
+    """The batch callable behind a node (state: its Generator, advanced per batch)."""
+
+    def __init__(self, method: Method, mixing, n_views: int, seed: int, shard_id: int, gpu: bool):
+        self.method, self.mixing, self.n_views, self.gpu = method, mixing, n_views, gpu
+        self.rng = stream_rng(seed, shard_id)
+        self.batches = 0
+
+    def __call__(self, images, pool=None):
+        from .executors.backend import get_backend
+
+        backend = get_backend("cuda" if self.gpu else "cpu")
+        xp = backend.xp
+        shapes = {tuple(a.shape) for a in images}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 3 or next(iter(shapes))[2] != 3:
+            raise ValueError(f"gpuaug.dali nodes need batch-dense uint8 HWC RGB images (crop or resize "
+                             f"to one size first); got shapes {sorted(shapes)[:4]}")
+        x = xp.ascontiguousarray(xp.stack(images))
+        n, h, w = (int(s) for s in x.shape[:3])
+        pictures = None
+        if self.method.needs_mixing:
+            if pool is not None:
+                pool = xp.stack(pool)
+                if tuple(pool.shape[1:3]) != (h, w):
+                    raise ValueError(f"mixing pictures from the pipeline are {tuple(pool.shape[1:3])}, "
+                                     f"images are {(h, w)}: crop them to the images' size")
+                pictures = pool[backend.asarray(self.rng.integers(0, pool.shape[0], size=n))]
+            else:
+                source = SetSource(self.mixing, h, w)
+                pictures = source.gather(source.sample(n, self.rng), backend)
+        outs = [self.method.execute(self.method.plan(n, h, w, self.rng), x, pictures, backend)
+                for _ in range(self.n_views)]
+        if self.n_views == 2:
+            outs.insert(0, to_float(backend, x))
+        self.batches += 1
+        outs = [list(xp.ascontiguousarray(o)) for o in outs]
+        return tuple(outs) if len(outs) > 1 else outs[0]
+
+
+def _pipeline_seed() -> int:
+    from nvidia.dali.pipeline import Pipeline
+
+    pipe = Pipeline.current()
+    if pipe is None:
+        raise RuntimeError("gpuaug.dali nodes must be called inside a DALI pipeline definition")
+    if pipe.seed is None:
+        raise ValueError("give the pipeline a seed (or pass seed=) so the augmentation is reproducible")
+    return int(pipe.seed)
+
+
+def augment(images, method: Method, mixing=None, views: bool = False, seed: int | None = None,
+            shard_id: int = 0):
+    """Apply ``method`` to a DataNode of uint8 HWC images; float32 HWC in [0, 1].
+
+    ``mixing``: a :class:`gpuaug.mixing.MixingSet` (on the pipeline's device: a CUDA set
+    for a GPU node, a host set for a CPU node) or a DataNode of uint8 pictures of the
+    images' size (e.g. a second reader; one drawn per image). ``views=True`` returns
+    (clean, aug1, aug2) for JSD training.
+    """
+    from nvidia.dali import fn
+    from nvidia.dali.data_node import DataNode
+
+    if not isinstance(method, Method):
+        raise TypeError(f"method must be a gpuaug method (e.g. gpuaug.AugMix()), got {type(method).__name__}")
+    if method.needs_mixing and mixing is None:
+        raise ValueError(f"{type(method).__name__} needs mixing= (a MixingSet or a DataNode of pictures)")
+    if not method.needs_mixing and mixing is not None:
+        raise ValueError(f"{type(method).__name__} takes no mixing pictures")
+    gpu = images.device == "gpu"
+    node_input = isinstance(mixing, DataNode)
+    if mixing is not None and not node_input:
+        _check_set_device(mixing, gpu)
+    seed = _pipeline_seed() if seed is None else int(seed)
+    n_out = 3 if views else 1
+    fun = _Augment(method, None if node_input else mixing, 2 if views else 1, seed, shard_id, gpu)
+    inputs = [images] + ([mixing.gpu() if gpu and mixing.device != "gpu" else mixing] if node_input else [])
+    out = fn.python_function(*inputs, function=fun, num_outputs=n_out, batch_processing=True,
+                             device="gpu" if gpu else "cpu", output_layouts=["HWC"] * n_out)
+    return tuple(out) if views else out
+
+
+def _check_set_device(mixing, gpu: bool) -> None:
+    if not (hasattr(mixing, "sample_plan") and hasattr(mixing, "gather")):
+        raise TypeError(f"mixing must be a MixingSet or a DataNode, got {type(mixing).__name__}")
+    on_cuda = str(mixing.device).startswith("cuda")
+    if on_cuda and not gpu:
+        raise ValueError(f"the mixing set is on {mixing.device} but the images are on the CPU; "
+                         "build it with device='cpu' for a CPU pipeline")
+
+
+def augmix(images, seed=None, shard_id=0, **settings):
+    """AugMix (``gpuaug.AugMix(**settings)``) as a DALI node."""
+    return augment(images, AugMix(**settings), seed=seed, shard_id=shard_id)
+
+
+def pixmix(images, mixing, seed=None, shard_id=0, **settings):
+    """PixMix (``gpuaug.PixMix(**settings)``) as a DALI node."""
+    return augment(images, PixMix(**settings), mixing=mixing, seed=seed, shard_id=shard_id)
+
+
+def ipmix(images, mixing, seed=None, shard_id=0, **settings):
+    """IPMix (``gpuaug.IPMix(**settings)``) as a DALI node."""
+    return augment(images, IPMix(**settings), mixing=mixing, seed=seed, shard_id=shard_id)
+
+
+def dynamic_mixup(images, seed=None, shard_id=0, **settings):
+    """Dynamic Mixup (``gpuaug.DynamicMixup(**settings)``) as a DALI node."""
+    return augment(images, DynamicMixup(**settings), seed=seed, shard_id=shard_id)
+
+
+def noisymix(images, seed=None, shard_id=0, **settings):
+    """NoisyMix's data side (AugMix views) as a DALI node: (clean, aug1, aug2)."""
+    return augment(images, NoisyMix(**settings), views=True, seed=seed, shard_id=shard_id)
+
+
+def views(images, method: Method, mixing=None, seed=None, shard_id=0):
+    """(clean, aug1, aug2) DataNodes for JSD training, from one decode."""
+    return augment(images, method, mixing=mixing, views=True, seed=seed, shard_id=shard_id)
+
+
+# ------------------------------------------------------------------ pipelines
+
+
+def normalize(images, dtype: str = "float16", crop=None, mirror=None, uint8: bool = True):
+    """ImageNet mean/std normalisation to HWC ``dtype`` (bfloat16 leaves DALI as float32;
+    the loader casts). ``uint8=True``: input in 0..255, else float in [0, 1]."""
+    from nvidia.dali import fn, types
+
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    scale = 255.0 if uint8 else 1.0
+    kwargs = {} if crop is None else {"crop": crop}
+    if mirror is not None:
+        kwargs["mirror"] = mirror
+    return fn.crop_mirror_normalize(
+        images, dtype=types.FLOAT16 if dtype == "float16" else types.FLOAT, output_layout="HWC",
+        mean=[m * scale for m in MEAN], std=[s * scale for s in STD], **kwargs)
+
+
+def _read(source, shard_id: int, num_shards: int, seed: int):
+    """(encoded images, int32 labels) from a reader spec (see :mod:`gpuaug.loader`)."""
+    from nvidia.dali import fn, types
+
+    common = dict(shard_id=shard_id, num_shards=num_shards, pad_last_batch=True, name="reader", seed=seed)
+    if source["kind"] == "files":
+        jpegs, labels = fn.readers.file(files=source["files"], labels=source["labels"],
+                                        random_shuffle=False, **common)
+        return jpegs, labels
+    jpegs, cls = fn.readers.webdataset(
+        paths=source["paths"], index_paths=source["index_paths"], ext=[source["image_ext"], source["label_ext"]],
+        missing_component_behavior="error", random_shuffle=source.get("shuffle", False),
+        initial_fill=source.get("initial_fill", 256), **common)
+    labels = fn.python_function(cls, function=_parse_labels, batch_processing=True)
+    return jpegs, fn.cast(labels, dtype=types.INT32)
+
+
+def _parse_labels(texts):
+    return [np.array([int(bytes(t).decode("utf-8").strip())], np.int32) for t in texts]
+
+
+def _mixing_reader(mixing_files, size: int, gpu: bool, seed: int):
+    """A second reader: random mixing pictures, short side resized then randomly cropped."""
+    from nvidia.dali import fn, types
+
+    enc, _ = fn.readers.file(files=list(mixing_files), random_shuffle=True, name="mixing_reader",
+                             seed=seed, initial_fill=min(1024, len(mixing_files)))
+    pics = fn.decoders.image(enc, device="mixed" if gpu else "cpu", output_type=types.RGB)
+    pics = fn.resize(pics, resize_shorter=max(size, round(size / 0.875)))
+    return fn.crop(pics, crop=(size, size), crop_pos_x=fn.random.uniform(range=(0.0, 1.0)),
+                   crop_pos_y=fn.random.uniform(range=(0.0, 1.0)))
+
+
+def _finish(images, labels, method, mixing, jsd, dtype, shard_id, gpu, seed):
+    """Method (or views), then normalisation; returns the pipeline outputs."""
+    if method is None:
+        return normalize(images, dtype), labels
+    out = augment(images, method, mixing=mixing, views=jsd, seed=seed, shard_id=shard_id)
+    out = out if jsd else (out,)
+    return (*[normalize(o, dtype, uint8=False) for o in out], labels)
+
+
+def training_pipeline(source, batch_size: int, method: Method | None = None, mixing=None,
+                      jsd: bool = False, image_size: int = 224, cifar: bool = False,
+                      dtype: str = "float16", device_id: int | None = 0, num_threads: int = 4,
+                      seed: int = 0, shard_id: int = 0, num_shards: int = 1, prefetch: int = 2,
+                      aug_seed: int | None = None):
+    """reader -> decode ("mixed": nvJPEG / hardware decoder on GPU) with a random resized
+    crop (scale 0.08-1, ratio 3/4-4/3) to ``image_size`` -> random flip -> ``method`` ->
+    normalise. ``cifar=True``: decode, resize to ``image_size``, pad 4 + random crop,
+    flip. ``device_id=None`` builds a CPU-only pipeline. ``mixing``: a MixingSet or a
+    list of picture files (read by a second reader). Outputs: images (HWC; three with
+    ``jsd``) and labels."""
+    from nvidia.dali import fn, types
+    from nvidia.dali.pipeline import Pipeline
+
+    gpu = device_id is not None
+    pipe = Pipeline(batch_size=batch_size, num_threads=num_threads, device_id=device_id, seed=seed,
+                    prefetch_queue_depth=prefetch)
+    with pipe:
+        jpegs, labels = _read(source, shard_id, num_shards, seed)
+        decoder = "mixed" if gpu else "cpu"
+        if cifar:
+            images = fn.decoders.image(jpegs, device=decoder, output_type=types.RGB)
+            images = fn.resize(images, size=(image_size, image_size))
+            padded = image_size + 8
+            images = fn.crop(images, crop=(padded, padded), out_of_bounds_policy="pad", fill_values=0)
+            steps = [i / 8 for i in range(9)]
+            images = fn.crop(images, crop=(image_size, image_size),
+                             crop_pos_x=fn.random.uniform(values=steps), crop_pos_y=fn.random.uniform(values=steps))
+        else:
+            images = fn.decoders.image_random_crop(jpegs, device=decoder, output_type=types.RGB,
+                                                   random_area=[0.08, 1.0], random_aspect_ratio=[0.75, 4 / 3],
+                                                   num_attempts=10)
+            images = fn.resize(images, size=(image_size, image_size))
+        flip = fn.random.coin_flip(probability=0.5)
+        if method is not None:
+            images = fn.flip(images, horizontal=flip)
+            if isinstance(mixing, (list, tuple)):
+                mixing = _mixing_reader(mixing, image_size, gpu, seed + 1)
+            outs = _finish(images, labels, method, mixing, jsd, dtype, shard_id, gpu, aug_seed)
+        else:
+            outs = (normalize(images, dtype, mirror=flip), labels)
+        pipe.set_outputs(*[o.gpu() if gpu else o for o in outs])
+    return pipe
+
+
+def validation_pipeline(source, batch_size: int, image_size: int = 224, cifar: bool = False,
+                        dtype: str = "float16", device_id: int | None = 0, num_threads: int = 4,
+                        seed: int = 0, shard_id: int = 0, num_shards: int = 1, prefetch: int = 2):
+    """reader -> decode -> resize short side to image_size / 0.875 (256 for 224) -> centre
+    crop ``image_size`` -> normalise. ``cifar=True``: resize to ``image_size`` only."""
+    from nvidia.dali import fn, types
+    from nvidia.dali.pipeline import Pipeline
+
+    gpu = device_id is not None
+    pipe = Pipeline(batch_size=batch_size, num_threads=num_threads, device_id=device_id, seed=seed,
+                    prefetch_queue_depth=prefetch)
+    with pipe:
+        jpegs, labels = _read(source, shard_id, num_shards, seed)
+        images = fn.decoders.image(jpegs, device="mixed" if gpu else "cpu", output_type=types.RGB)
+        if cifar:
+            images = normalize(fn.resize(images, size=(image_size, image_size)), dtype)
+        else:
+            images = fn.resize(images, resize_shorter=round(image_size / 0.875))
+            images = normalize(images, dtype, crop=(image_size, image_size))
+        pipe.set_outputs(images, labels.gpu() if gpu else labels)
+    return pipe

@@ -1,0 +1,305 @@
+"""Drop-in loaders: ``for images, labels in loader`` with DALI decoding and gpuaug methods.
+
+Epochs. Each ``iter(loader)`` runs one epoch (``set_epoch(e)`` picks which, like
+DistributedSampler; without it the epoch counts up from 0). Training order is a
+permutation of all samples drawn from ``(seed, epoch)`` -- the same on every rank -- and
+the DALI pipeline is rebuilt for each epoch, so epoch ``e`` gives the same batches
+whatever ran before it (webdataset: the shard order is permuted and samples are shuffled
+in a buffer of ``initial_fill``).
+
+Sharding (``shard="auto"``: ``(rank, world_size)`` under torch.distributed, else
+``(0, 1)``): rank ``r`` of ``S`` reads samples ``[r*N//S, (r+1)*N//S)`` of the epoch's
+order (DALI's split), so the ranks' shards are disjoint and cover the data set.
+
+Last batch. ``drop_last=False``: every sample exactly once per epoch across ranks; every
+rank yields ``len(loader) = ceil(ceil(N/S) / batch_size)`` batches, full except the last
+(which is smaller on some ranks). Where a rank holds one sample fewer and that makes it a
+whole batch short, its last full batch is split into ``batch_size - 1`` and ``1``, so all
+ranks step together (with ``batch_size=1`` that rank repeats its last sample instead).
+``drop_last=True``: every rank yields ``(N//S) // batch_size`` full batches; the rest of
+the epoch's order (different samples each epoch) is not seen.
+
+Skips: see :mod:`gpuaug.datafiles`. ``loader.skipped`` maps a reason to the paths
+skipped at construction; a warning gives the counts.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import warnings
+
+import numpy as np
+
+from . import datafiles
+
+DTYPES = ("float16", "bfloat16", "float32")
+
+
+def _auto_shard():
+    try:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+    except ImportError:
+        pass
+    return 0, 1
+
+
+def _device_id(device: str):
+    if device == "cpu":
+        return None
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.current_device()
+    if device.startswith("cuda:"):
+        return int(device.split(":", 1)[1])
+    raise ValueError(f"device must be 'cuda', 'cuda:N' or 'cpu', got {device!r}")
+
+
+def batch_sizes(n_total: int, batch_size: int, shard_id: int, num_shards: int, drop_last: bool) -> list[int]:
+    """The batch sizes rank ``shard_id`` yields in one epoch (see the module notes)."""
+    if drop_last:
+        return [batch_size] * ((n_total // num_shards) // batch_size)
+    mine = (shard_id + 1) * n_total // num_shards - shard_id * n_total // num_shards
+    count = math.ceil(math.ceil(n_total / num_shards) / batch_size)
+    sizes = [batch_size] * (mine // batch_size) + ([mine % batch_size] if mine % batch_size else [])
+    if len(sizes) < count:  # one sample short of the other ranks' batch count
+        sizes = sizes[:-1] + [batch_size - 1, 1] if batch_size > 1 else sizes + [1]
+    return sizes
+
+
+class DaliLoader:
+    """Base loader over :class:`gpuaug.datafiles.Samples` (use the subclasses)."""
+
+    def __init__(self, samples, batch_size: int, augment=None, mixing=None, jsd: bool = False,
+                 train: bool = True, image_size: int = 224, cifar: bool | None = None,
+                 device: str = "cuda", num_threads: int | None = None, seed: int = 0,
+                 shard="auto", drop_last: bool = False, dtype: str = "float16", prefetch: int = 2):
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        if jsd and augment is None:
+            raise ValueError("jsd=True needs augment= a method (the views are clean, aug1, aug2)")
+        if augment is not None and not train:
+            raise ValueError("augment= only applies to train=True")
+        self.samples = samples
+        self.batch_size, self.augment, self.jsd, self.train = batch_size, augment, jsd, train
+        self.image_size = int(image_size)
+        self.cifar = self.image_size <= 64 if cifar is None else bool(cifar)
+        self.device, self.device_id = device, _device_id(device)
+        self.num_threads = num_threads or min(8, os.cpu_count() or 1)
+        self.seed, self.drop_last, self.dtype, self.prefetch = int(seed), drop_last, dtype, prefetch
+        self.shard_id, self.num_shards = _auto_shard() if shard == "auto" else tuple(int(v) for v in shard)
+        if not 0 <= self.shard_id < self.num_shards:
+            raise ValueError(f"shard must be (shard_id, num_shards) with 0 <= shard_id < num_shards, got {shard!r}")
+        if len(samples) < self.num_shards:
+            raise ValueError(f"{len(samples)} samples cannot be split over {self.num_shards} ranks")
+        self.mixing = self._check_mixing(augment, mixing)
+        self.epoch, self._epoch_set = 0, False
+        if samples.skipped:
+            warnings.warn(f"gpuaug loader: skipped {sum(map(len, samples.skipped.values()))} files "
+                          f"({samples.skipped_summary()}); see loader.skipped", stacklevel=3)
+        if samples.empty_classes:
+            warnings.warn(f"gpuaug loader: {len(samples.empty_classes)} empty class folders "
+                          f"(labels kept): {samples.empty_classes[:5]}", stacklevel=3)
+
+    # ------------------------------------------------------------ public
+
+    @property
+    def skipped(self) -> dict:
+        """Skip reason -> list of skipped paths (or tar:key for webdataset)."""
+        return self.samples.skipped
+
+    @property
+    def classes(self) -> list:
+        return self.samples.classes
+
+    @property
+    def num_samples(self) -> int:
+        """Samples this rank yields per epoch (exactly its shard unless drop_last)."""
+        return sum(self._sizes())
+
+    def __len__(self) -> int:
+        return len(self._sizes())
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch the next ``iter()`` runs (its order and augmentation draws)."""
+        self.epoch, self._epoch_set = int(epoch), True
+
+    def __iter__(self):
+        epoch = self.epoch
+        self.epoch, self._epoch_set = epoch + 1, False
+        return self._run_epoch(epoch)
+
+    # ------------------------------------------------------------ machinery
+
+    def _sizes(self):
+        return batch_sizes(len(self.samples), self.batch_size, self.shard_id, self.num_shards, self.drop_last)
+
+    def _check_mixing(self, method, mixing):
+        if method is None or not method.needs_mixing:
+            if mixing is not None:
+                raise ValueError("mixing= only applies to a method that mixes pictures (PixMix, IPMix)")
+            return None
+        if mixing is None:
+            raise ValueError(f"{type(method).__name__} needs mixing= a MixingSet or a folder of pictures")
+        if isinstance(mixing, (str, os.PathLike)):
+            if not os.path.isdir(mixing):
+                raise FileNotFoundError(f"mixing folder {str(mixing)!r} does not exist")
+            return datafiles.read_file_list(sorted(_walk(mixing)), validate="header").files
+        side = getattr(mixing, "side", None)
+        if side is None:
+            raise TypeError(f"mixing must be a MixingSet or a folder path, got {type(mixing).__name__}")
+        if side < self.image_size:
+            raise ValueError(f"mixing pictures are {side}x{side}, smaller than image_size={self.image_size}: "
+                             f"build the MixingSet with resize >= {self.image_size}")
+        if side > 2 * self.image_size:
+            warnings.warn(f"mixing pictures ({side}px) are much larger than the images ({self.image_size}px); "
+                          "crops will show small parts of them (MixingSet resize ~ image_size / 0.875)",
+                          stacklevel=3)
+        on_cuda = str(mixing.device).startswith("cuda")
+        if on_cuda and self.device_id is None:
+            raise ValueError(f"the mixing set is on {mixing.device} but device='cpu'; build it with device='cpu'")
+        if not on_cuda and self.device_id is not None:
+            warnings.warn("the mixing set is on the host: crops are copied to the GPU every batch; "
+                          "build it with device='cuda'", stacklevel=3)
+        return mixing
+
+    def _seeds(self, epoch: int):
+        state = np.random.SeedSequence([self.seed, epoch, self.shard_id]).generate_state(2)
+        return int(state[0] & 0x7FFFFFFF), int(state[1] & 0x7FFFFFFF)
+
+    def _order(self, epoch: int) -> np.ndarray:
+        n = len(self.samples)
+        if not self.train:
+            return np.arange(n)
+        return np.random.default_rng([self.seed, epoch, 0x0D]).permutation(n)
+
+    def _source(self, epoch: int) -> dict:
+        order = self._order(epoch)
+        return {"kind": "files", "files": [self.samples.files[i] for i in order],
+                "labels": [self.samples.labels[i] for i in order]}
+
+    def _pipeline(self, epoch: int):
+        from . import dali
+
+        pipe_seed, aug_seed = self._seeds(epoch)
+        common = dict(batch_size=self.batch_size, image_size=self.image_size, cifar=self.cifar,
+                      dtype=self.dtype, device_id=self.device_id, num_threads=self.num_threads,
+                      seed=pipe_seed, shard_id=self.shard_id, num_shards=self.num_shards,
+                      prefetch=self.prefetch)
+        source = self._source(epoch)
+        if self.train:
+            return dali.training_pipeline(source, method=self.augment, mixing=self.mixing, jsd=self.jsd,
+                                          aug_seed=aug_seed, **common)
+        return dali.validation_pipeline(source, **common)
+
+    def _run_epoch(self, epoch: int):
+        import torch
+        from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
+
+        sizes = self._sizes()
+        n_images = 3 if self.jsd else 1
+        names = [f"images{i}" for i in range(n_images)] + ["labels"]
+        pipe = self._pipeline(epoch)
+        it = DALIGenericIterator(pipe, names, reader_name="reader", auto_reset=False,
+                                 last_batch_policy=LastBatchPolicy.PARTIAL, prepare_first_batch=False)
+        cast = torch.bfloat16 if self.dtype == "bfloat16" else None
+        last = None
+        try:
+            for data in it:
+                data = data[0]
+                images = [data[n].permute(0, 3, 1, 2) for n in names[:-1]]  # NCHW view, channels_last
+                if cast is not None:
+                    images = [x.to(cast, memory_format=torch.channels_last) for x in images]
+                labels = data["labels"].reshape(-1).to(torch.int64)
+                last = (images, labels)
+                yield from self._emit(images, labels, sizes)
+                if not sizes:
+                    return
+            if sizes and last is not None:  # batch_size == 1 on a short rank: repeat its last sample
+                images, labels = last
+                yield from self._emit([x[-1:] for x in images], labels[-1:], sizes)
+        except RuntimeError as err:
+            if "Critical error" in str(err):
+                raise RuntimeError(f"DALI failed in epoch {epoch} (see the error above).\n"
+                                   "A file passed the header check but does not decode: construct the "
+                                   "loader with validate='decode' to find and skip it") from err
+            raise
+        finally:
+            del it, pipe
+
+    def _emit(self, images, labels, sizes):
+        """Yield the DALI batch as the next entries of ``sizes`` (consumed in place)."""
+        start, n = 0, labels.shape[0]
+        while sizes and start + sizes[0] <= n:
+            size = sizes.pop(0)
+            out = [x[start:start + size] for x in images]
+            yield (tuple(out) if self.jsd else out[0]), labels[start:start + size]
+            start += size
+
+
+def _walk(folder):
+    for dirpath, _, filenames in os.walk(folder):
+        for f in filenames:
+            yield os.path.join(dirpath, f)
+
+
+class ImageFolderLoader(DaliLoader):
+    """``torchvision.datasets.ImageFolder`` + ``DataLoader`` in one, decoded and augmented
+    by DALI: ``for images, labels in ImageFolderLoader(root, 256, augment=gpuaug.AugMix())``.
+
+    ``augment``: a gpuaug method or None; ``jsd=True`` yields ((clean, aug1, aug2), labels);
+    ``mixing``: a MixingSet or a folder (PixMix, IPMix); ``image_size`` 224 (ImageNet
+    recipe) or <= 64 (CIFAR recipe, or say ``cifar=``); ``device`` "cuda" | "cuda:N" |
+    "cpu"; ``dtype`` float16 | bfloat16 | float32; ``validate`` header | decode | none.
+    """
+
+    def __init__(self, root, batch_size: int, augment=None, validate: str = "header", **kwargs):
+        super().__init__(datafiles.scan_image_folder(root, validate=validate), batch_size, augment, **kwargs)
+        self.root = str(root)
+
+    @property
+    def class_to_idx(self) -> dict:
+        return {c: i for i, c in enumerate(self.classes)}
+
+
+class FileListLoader(DaliLoader):
+    """Like :class:`ImageFolderLoader` over a list file (``<path> <label>`` lines) or a
+    list of paths with ``labels=``."""
+
+    def __init__(self, files, batch_size: int, augment=None, labels=None, root=None,
+                 validate: str = "header", **kwargs):
+        samples = datafiles.read_file_list(files, labels=labels, root=root, validate=validate)
+        super().__init__(samples, batch_size, augment, **kwargs)
+
+
+class WebDatasetLoader(DaliLoader):
+    """Like :class:`ImageFolderLoader` over webdataset tar shards (``<key>.jpg`` + integer
+    ``<key>.cls``). Index files listing the good samples are written to a temporary folder
+    (DALI's ``fn.readers.webdataset`` reads them)."""
+
+    def __init__(self, shards, batch_size: int, augment=None, image_ext=("jpg", "jpeg", "png"),
+                 label_ext: str = "cls", validate: str = "header", initial_fill: int = 256, **kwargs):
+        samples = datafiles.scan_webdataset(shards, image_ext=image_ext, label_ext=label_ext, validate=validate)
+        super().__init__(samples, batch_size, augment, **kwargs)
+        self.image_ext, self.label_ext, self.initial_fill = ";".join(image_ext), label_ext, initial_fill
+        self._tmp = tempfile.TemporaryDirectory(prefix="gpuaug-wds-")
+        self._index = []
+        for i, (path, kept) in enumerate(samples.shards):
+            idx = os.path.join(self._tmp.name, f"{i}.idx")
+            datafiles.write_wds_index(kept, idx)
+            self._index.append((path, idx, len(kept)))
+        self._index = [entry for entry in self._index if entry[2] > 0]
+
+    def _source(self, epoch: int) -> dict:
+        order = (np.random.default_rng([self.seed, epoch, 0x0D]).permutation(len(self._index))
+                 if self.train else np.arange(len(self._index)))
+        return {"kind": "webdataset", "paths": [self._index[i][0] for i in order],
+                "index_paths": [self._index[i][1] for i in order], "image_ext": self.image_ext,
+                "label_ext": self.label_ext, "shuffle": self.train, "initial_fill": self.initial_fill}
