@@ -1,0 +1,104 @@
+"""The benchmark harness runs end to end at its smoke size (CPU, seconds) so it never rots.
+
+Asserts the JSON structure and that the chart is drawn -- never a timing value.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+bench = pytest.importorskip("bench")
+
+ROW_KEYS = {"suite", "name", "method", "impl", "image_size", "batch", "status", "reason"}
+STAT_KEYS = {"n", "median", "min", "max", "q1", "q3", "samples"}
+
+
+def _check_row(row, suite):
+    assert ROW_KEYS <= set(row), row
+    assert row["suite"] == suite
+    assert row["status"] in ("ok", "skipped"), f"{row['name']}: {row.get('reason')}\n{row.get('traceback', '')}"
+    if row["status"] == "ok":
+        assert STAT_KEYS <= set(row["time_s"]) and STAT_KEYS <= set(row["throughput"])
+        assert row["time_s"]["n"] == len(row["time_s"]["samples"]) >= 1
+        assert row["images_per_run"] >= 1
+    else:
+        assert isinstance(row["reason"], str) and row["reason"]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    code = bench.main(["run", "--suite", "all", "--size", "smoke", "--out", str(out), "--name", "smoke",
+                       "--chart", "--quiet", "--data-dir", str(out / "jpegs")])
+    return code, out
+
+
+def test_smoke_runs_and_writes_json_and_chart(smoke):
+    code, out = smoke
+    result = json.loads((out / "smoke.json").read_text())
+    assert code == 0
+    assert (out / "smoke.png").stat().st_size > 1000
+    assert result["schema"] == "gpuaug-bench/1" and result["size"] == "smoke"
+    meta = result["meta"]
+    for key in ("date", "command", "host", "device", "versions", "git"):
+        assert key in meta
+    assert meta["host"]["cpu_cores_usable"] >= 1
+    for lib in ("torch", "cupy", "dali", "numpy"):
+        assert lib in meta["versions"]
+    assert set(result["suites"]) == {"augment", "roofline", "loader", "train"}
+    for suite, body in result["suites"].items():
+        assert body["rows"], suite
+        for row in body["rows"]:
+            _check_row(row, suite)
+
+
+def test_smoke_covers_every_method_and_baseline(smoke):
+    _, out = smoke
+    result = json.loads((out / "smoke.json").read_text())
+    aug = result["suites"]["augment"]["rows"]
+    methods = {r["method"] for r in aug}
+    assert methods == {"augmix", "pixmix", "ipmix", "dynamic-mixup", "noisymix"}
+    impls = {r["impl"] for r in aug}
+    assert {"ours-cuda", "ours-cpu-1proc", "ours-cpu-workers", "reference-dl1", "reference-dlall",
+            "tv2-cpu-dlall", "tv2-cuda-batch"} <= impls
+    for ratio in result["suites"]["augment"]["ratios"]:
+        assert {"ours", "baseline", "ratio"} <= set(ratio)
+    # the bytes model is recorded even where the bandwidth figure needs a GPU
+    for row in result["suites"]["roofline"]["rows"]:
+        b = row["bytes"]
+        assert b["per_image"]["median"] >= b["compulsory_per_image"] > 0
+
+
+def test_bytes_model_counts_launched_passes():
+    import numpy as np
+
+    from bench import bytes_model
+    from gpuaug import AugMix
+
+    # depth 1, width 1: one op step and a fixed number of element-wise passes
+    m = AugMix(width=1, depth=1)
+    t = bytes_model.trace(m, 4, 32, 32, seed=0)
+    image = 4 * 32 * 32 * 3
+    assert t["launches"]["op_apply"] == 1
+    # zeros, astype + divide (chain), multiply, add-into, astype + divide (x), 1 - m, multiply x2, add
+    assert t["elementwise_launches_full_batch"] >= 8
+    assert t["bytes_total"] >= t["compulsory_bytes_per_image"] * 4 >= image * 5
+    # bytes scale with the image area (traced on a small stand-in)
+    t2 = bytes_model.trace(m, 4, 64, 64, seed=0)
+    assert np.isclose(t2["bytes_elementwise"], 4 * t["bytes_elementwise"], rtol=1e-3)
+
+
+def test_chart_and_table_from_json(smoke, capsys):
+    _, out = smoke
+    assert bench.main(["chart", str(out / "smoke.json"), "--out", str(out / "again.png")]) == 0
+    assert (out / "again.png").exists()
+    assert bench.main(["table", str(out / "smoke.json")]) == 0
+    assert "augment" in capsys.readouterr().out
