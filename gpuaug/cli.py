@@ -1,4 +1,4 @@
-"""The `gpuaug` command line: demo, gallery, preview, fractals."""
+"""The `gpuaug` command line: train, eval, demo, gallery, preview, fractals."""
 
 from __future__ import annotations
 
@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="auto: the GPU when torch sees one, else the CPU")
         p.add_argument("--seed", type=int, default=0)
 
+    # train and eval have their own parsers (gpuaug.train.cli); listed here for --help.
+    sub.add_parser("train", help="train a classifier (no --data: a short run on built-in data)")
+    sub.add_parser("eval", help="clean accuracy, calibration and corruption robustness of a model")
+
     p = sub.add_parser("demo", help="pictures of every op, method and fractals on built-in data")
     p.add_argument("--out", default="out", help="folder for the outputs (default: out/)")
     common(p, 128)
@@ -152,6 +156,11 @@ def _positive_int(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("train", "eval"):
+        from .train import cli as train_cli
+
+        return (train_cli.main_train if argv[0] == "train" else train_cli.main_eval)(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

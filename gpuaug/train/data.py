@@ -1,0 +1,348 @@
+"""Where the trainer gets its batches: one factory, :func:`make_loader`.
+
+Two implementations yield the same structure, ``(images, labels)`` or
+``((clean, aug1, aug2), labels)`` with images float NCHW (ImageNet mean/std normalised,
+channels_last memory) on the training device and labels int64:
+
+* ``--loader dali``: :class:`gpuaug.loader.ImageFolderLoader` (DALI decode + gpuaug kernels
+  on the GPU), used by ``--loader auto`` for ImageFolder data when that module is present;
+* ``--loader torch``: the CPU path in this file -- Pillow decode and crop in DataLoader
+  worker processes, then the gpuaug method applied batch-wise on the uint8 NHWC batch with
+  the CPU executor, then normalisation. It is slower than the GPU path (augmentation costs
+  CPU time per image), but complete and exact: it is what runs on machines without a GPU,
+  for CIFAR's pickle layout, and in the tests.
+
+Every random choice of the torch path (order, crops, flips, the method's plan) comes from
+a seed derived from (seed, epoch, batch index, rank), so a run is reproducible whatever the
+number of workers, and a resumed run continues the same stream from a given batch.
+
+Data sets (``--data``): an ImageFolder root with ``train/`` and ``val/`` class folders
+(ImageNet layout), a CIFAR-10 (``cifar-10-batches-py``) or CIFAR-100 (``cifar-100-python``)
+folder as downloaded from the authors' site (read from its pickles, never downloaded), or
+nothing: the built-in shapes set (:mod:`gpuaug.train.synthetic`).
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp", ".tif", ".tiff", ".jpeg")
+
+
+# ----------------------------------------------------------------------------- data sets
+@dataclass
+class Dataset:
+    """A split: either file paths (``paths``) or in-memory uint8 HWC images (``arrays``)."""
+
+    kind: str                    # "folder" | "cifar10" | "cifar100"
+    root: str
+    classes: list
+    labels: np.ndarray
+    paths: list | None = None
+    arrays: np.ndarray | None = None
+
+    def __len__(self):
+        return len(self.labels)
+
+    def load(self, i: int):
+        """HWC uint8 image ``i`` (a PIL image for files, a numpy array for CIFAR)."""
+        if self.arrays is not None:
+            return self.arrays[i]
+        from PIL import Image
+
+        with Image.open(self.paths[i]) as img:
+            return img.convert("RGB")
+
+
+def find_classes(folder: Path) -> list[str]:
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    if not classes:
+        raise SystemExit(f"error: {folder} has no class sub-folders (expected ImageFolder layout)")
+    return classes
+
+
+def image_folder(folder: Path, classes: list[str] | None = None) -> Dataset:
+    """ImageFolder: <folder>/<class>/<image>, classes sorted by name; ``classes`` pins the
+    class list (and indices) to another split's, e.g. validation to training."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SystemExit(f"error: {folder} is not a folder")
+    own = find_classes(folder)
+    classes = classes or own
+    index = {c: i for i, c in enumerate(classes)}
+    paths, labels = [], []
+    for c in own:
+        if c not in index:
+            raise SystemExit(f"error: class folder {folder / c} is not among the training classes")
+        for p in sorted((folder / c).rglob("*")):
+            if p.suffix.lower() in IMAGE_SUFFIXES:
+                paths.append(str(p))
+                labels.append(index[c])
+    if not paths:
+        raise SystemExit(f"error: no images under {folder}")
+    return Dataset("folder", str(folder), list(classes), np.asarray(labels, np.int64), paths=paths)
+
+
+def _unpickle(path: Path) -> dict:
+    with open(path, "rb") as f:
+        return pickle.load(f, encoding="bytes")
+
+
+def cifar(folder: Path, train: bool) -> Dataset:
+    """CIFAR-10/100 from the python-pickle layout (``data_batch_1..5``/``test_batch`` or
+    ``train``/``test`` + ``meta``)."""
+    folder = Path(folder)
+    if (folder / "data_batch_1").exists():
+        files = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
+        meta, key, names, kind = "batches.meta", b"labels", b"label_names", "cifar10"
+    elif (folder / "meta").exists() and (folder / "train").is_file():
+        files = ["train"] if train else ["test"]
+        meta, key, names, kind = "meta", b"fine_labels", b"fine_label_names", "cifar100"
+    else:
+        raise SystemExit(f"error: {folder} is not a CIFAR-10/100 python folder")
+    data, labels = [], []
+    for name in files:
+        d = _unpickle(folder / name)
+        data.append(np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        labels.extend(d[key])
+    classes = [c.decode() for c in _unpickle(folder / meta)[names]]
+    return Dataset(kind, str(folder), classes, np.asarray(labels, np.int64),
+                   arrays=np.ascontiguousarray(np.concatenate(data)))
+
+
+def resolve_data(data: str | None, out_dir: str | None = None, seed: int = 0, log=print) -> dict:
+    """What ``--data`` names: {"kind", "train_root"/"val_root" or "root"}."""
+    if data is None:
+        from . import synthetic
+
+        root = synthetic.build(train_per_class=synthetic.TRAIN_PER_CLASS, val_per_class=synthetic.VAL_PER_CLASS,
+                               size=synthetic.SIZE, log=log)
+        return {"kind": "folder", "train": root / "train", "val": root / "val", "synthetic": True}
+    root = Path(data).expanduser()
+    for sub in ("cifar-10-batches-py", "cifar-100-python"):
+        if (root / sub).is_dir():
+            root = root / sub
+    if (root / "data_batch_1").exists() or ((root / "meta").exists() and (root / "train").is_file()):
+        return {"kind": "cifar", "root": root}
+    if (root / "train").is_dir():
+        val = next((root / v for v in ("val", "validation", "test") if (root / v).is_dir()), None)
+        return {"kind": "folder", "train": root / "train", "val": val}
+    if root.is_dir():
+        raise SystemExit(f"error: {root} has neither train/ (ImageFolder) nor CIFAR pickles")
+    raise SystemExit(f"error: --data {data}: no such folder")
+
+
+def load_split(spec: dict, train: bool, classes: list | None = None) -> Dataset | None:
+    if spec["kind"] == "cifar":
+        return cifar(spec["root"], train)
+    folder = spec["train"] if train else spec["val"]
+    return None if folder is None else image_folder(folder, classes)
+
+
+# ----------------------------------------------------------------------------- crops
+def random_resized_crop_box(w, h, rng, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
+    """(left, top, width, height): area fraction ~ U(scale), log aspect ~ U(log ratio), up to
+    10 tries, else the centre crop of the closest allowed aspect (the usual Inception crop)."""
+    area = w * h
+    for _ in range(10):
+        target = area * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
+        cw, ch = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
+        if 0 < cw <= w and 0 < ch <= h:
+            return int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1)), cw, ch
+    in_ratio = w / h
+    if in_ratio < ratio[0]:
+        cw, ch = w, int(round(w / ratio[0]))
+    elif in_ratio > ratio[1]:
+        ch, cw = h, int(round(h * ratio[1]))
+    else:
+        cw, ch = w, h
+    return (w - cw) // 2, (h - ch) // 2, cw, ch
+
+
+def prepare(img, size: int, train: bool, crop: str, rng) -> np.ndarray:
+    """One image -> HWC uint8 ``size x size``.
+
+    train & "rrc": random resized crop + horizontal flip (ImageNet); train & "pad": random
+    ``size`` crop of the image zero-padded by size/8 + flip (CIFAR's RandomCrop(32, 4)).
+    Evaluation: "rrc" resizes the short side to size * 256 / 224 and centre-crops; "pad"
+    resizes the short side to ``size`` and centre-crops (identity for CIFAR)."""
+    from PIL import Image
+
+    if isinstance(img, np.ndarray):
+        img = Image.fromarray(img)
+    if train and crop == "rrc":
+        left, top, cw, ch = random_resized_crop_box(img.width, img.height, rng)
+        img = img.resize((size, size), Image.BILINEAR, box=(left, top, left + cw, top + ch))
+        arr = np.asarray(img)
+    else:
+        short = size if crop == "pad" else int(size * 256 / 224)
+        if min(img.size) != short:
+            w, h = img.size
+            nw, nh = (short, int(short * h / w)) if w <= h else (int(short * w / h), short)
+            img = img.resize((nw, nh), Image.BILINEAR)
+        left, top = int(round((img.width - size) / 2)), int(round((img.height - size) / 2))
+        arr = np.asarray(img.crop((left, top, left + size, top + size)))
+        if train:  # "pad"
+            p = size // 8
+            padded = np.zeros((size + 2 * p, size + 2 * p, 3), np.uint8)
+            padded[p:p + size, p:p + size] = arr
+            y, x = (int(v) for v in rng.integers(0, 2 * p + 1, size=2))
+            arr = padded[y:y + size, x:x + size]
+    if train and rng.random() < 0.5:
+        arr = arr[:, ::-1]
+    return np.ascontiguousarray(arr)
+
+
+def normalise(x: torch.Tensor) -> torch.Tensor:
+    """float NHWC in [0, 1] -> normalised NCHW view with channels_last memory."""
+    mean = torch.tensor(MEAN, dtype=x.dtype, device=x.device)
+    std = torch.tensor(STD, dtype=x.dtype, device=x.device)
+    return ((x - mean) / std).permute(0, 3, 1, 2)
+
+
+def denormalise(x: torch.Tensor) -> torch.Tensor:
+    """Normalised NCHW -> float NHWC in [0, 1] (for previews)."""
+    mean = torch.tensor(MEAN, device=x.device)
+    std = torch.tensor(STD, device=x.device)
+    return (x.float().permute(0, 2, 3, 1) * std + mean).clamp(0, 1)
+
+
+# ----------------------------------------------------------------------------- torch path
+def batch_seed(seed: int, epoch: int, batch: int, rank: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, epoch, batch, rank, 0x5EED]))
+
+
+class _Batches(torch.utils.data.Dataset):
+    """Batch ``b`` of the current epoch, fully prepared (runs in DataLoader workers)."""
+
+    def __init__(self, loader: "TorchLoader", epoch: int, start: int):
+        self.l, self.epoch, self.start = loader, epoch, start
+        self.index = loader.epoch_indices(epoch)
+
+    def __len__(self):
+        return len(self.l) - self.start
+
+    def __getitem__(self, i):
+        l, b = self.l, self.start + i
+        rng = batch_seed(l.seed, self.epoch, b, l.rank)
+        idx = self.index[b * l.batch_size:(b + 1) * l.batch_size]
+        pics = np.stack([prepare(l.dataset.load(int(j)), l.image_size, l.train, l.crop, rng) for j in idx])
+        labels = torch.from_numpy(l.dataset.labels[idx])
+        x = torch.from_numpy(pics)
+        if l.augment is None:
+            views = [x.float() / 255]
+        else:
+            mixing = l.mixing if getattr(l.augment, "needs_mixing", False) else None
+            if l.jsd:
+                views = list(l.augment.views(x, mixing=mixing, seed=rng, executor="cpu"))
+            else:
+                views = [l.augment(x, mixing=mixing, seed=rng, executor="cpu")]
+        if l.jsd and l.augment is None:
+            views = views * 3
+        views = [normalise(v) for v in views]
+        return (tuple(views) if l.jsd else views[0]), labels
+
+
+class TorchLoader:
+    """The CPU loader (see the module notes): same iteration contract as
+    ``gpuaug.loader.ImageFolderLoader``, plus ``start_at(batch)`` for mid-epoch resume."""
+
+    def __init__(self, dataset: Dataset, batch_size: int, augment=None, mixing=None, jsd: bool = False,
+                 train: bool = True, image_size: int = 224, device="cpu", num_workers: int = 2,
+                 seed: int = 0, shard=(0, 1), drop_last: bool | None = None, crop: str = "rrc"):
+        self.dataset, self.batch_size, self.augment, self.mixing = dataset, int(batch_size), augment, mixing
+        self.jsd, self.train, self.image_size = bool(jsd), bool(train), int(image_size)
+        self.device, self.num_workers, self.seed = torch.device(device), int(num_workers), int(seed)
+        self.rank, self.world = shard
+        self.drop_last = train if drop_last is None else drop_last
+        self.crop = crop
+        self.classes = dataset.classes
+        self.epoch, self._start = 0, 0
+
+    def epoch_indices(self, epoch: int) -> np.ndarray:
+        """This rank's sample order: a permutation shared by all ranks (training), dealt
+        round-robin; evaluation keeps the file order and ranks take disjoint strides."""
+        n = len(self.dataset)
+        order = np.random.default_rng([self.seed, epoch, 0xDA7A]).permutation(n) if self.train else np.arange(n)
+        if self.train and self.world > 1:
+            order = order[: n - n % self.world]  # equal shards
+        return order[self.rank::self.world]
+
+    def __len__(self):
+        n = len(self.epoch_indices(self.epoch))
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch, self._start = int(epoch), 0
+
+    def start_at(self, batch: int) -> None:
+        """Begin the current epoch's next iteration at batch ``batch`` (resume)."""
+        self._start = int(batch)
+
+    def __iter__(self):
+        pin = self.device.type == "cuda"
+        data = _Batches(self, self.epoch, self._start)
+        self._start = 0
+        dl = torch.utils.data.DataLoader(data, batch_size=None, shuffle=False, num_workers=self.num_workers,
+                                         pin_memory=pin, persistent_workers=False,
+                                         prefetch_factor=2 if self.num_workers else None)
+        for images, labels in dl:
+            if isinstance(images, (tuple, list)):
+                images = tuple(v.to(self.device, non_blocking=True) for v in images)
+            else:
+                images = images.to(self.device, non_blocking=True)
+            yield images, labels.to(self.device, non_blocking=True)
+
+
+# ----------------------------------------------------------------------------- the factory
+def dali_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("gpuaug.loader") is not None
+
+
+def make_loader(args, train: bool):
+    """The loader for ``args`` (the trainer's resolved settings): ``args.data_spec`` (from
+    :func:`resolve_data`), ``args.loader`` ("auto" | "dali" | "torch"), ``args.augment``
+    (a method or None), ``args.mixing``, ``args.jsd``, ``args.batch_size``,
+    ``args.image_size``, ``args.device``, ``args.workers``, ``args.seed``, ``args.shard``
+    ((rank, world)), ``args.crop``, ``args.amp_dtype`` (the DALI loader's output dtype);
+    ``args.classes`` pins the validation class list.
+    Returns None when there is no validation split."""
+    spec = args.data_spec
+    augment = args.augment if train else None
+    jsd = bool(args.jsd) and train
+    use_dali = args.loader == "dali" or (args.loader == "auto" and spec["kind"] == "folder" and dali_available()
+                                        and str(args.device).startswith("cuda"))
+    if use_dali:
+        if spec["kind"] != "folder":
+            raise SystemExit("error: --loader dali reads ImageFolder layouts; use --loader torch for CIFAR")
+        if not dali_available():
+            raise SystemExit("error: --loader dali needs gpuaug.loader, which this installation lacks")
+        folder = spec["train"] if train else spec["val"]
+        if folder is None:
+            return None
+        from ..loader import ImageFolderLoader
+
+        mixing = args.mixing if augment is not None and getattr(augment, "needs_mixing", False) else None
+        # The loader hands out the dtype the model computes in (AMP's, else float32).
+        dtype = {torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(getattr(args, "amp_dtype", None), "float32")
+        return ImageFolderLoader(str(folder), batch_size=args.batch_size, augment=augment, mixing=mixing,
+                                 jsd=jsd, train=train, image_size=args.image_size, device=str(args.device),
+                                 num_threads=args.workers, seed=args.seed, shard=tuple(args.shard),
+                                 drop_last=train, dtype=dtype)
+    dataset = load_split(spec, train, None if train else getattr(args, "classes", None))
+    if dataset is None:
+        return None
+    return TorchLoader(dataset, args.batch_size, augment=augment, mixing=args.mixing, jsd=jsd, train=train,
+                       image_size=args.image_size, device=args.device, num_workers=args.workers,
+                       seed=args.seed, shard=tuple(args.shard), drop_last=train, crop=args.crop)

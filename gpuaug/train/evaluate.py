@@ -1,0 +1,216 @@
+"""Evaluation: clean top-1/top-5 error, RMS calibration error, corruption robustness
+(ImageNet-C mCE, CIFAR-10/100-C mean error), ImageNet-R and ImageNet-A.
+
+* RMS calibration error (Hendrycks et al.; used by AugMix, PixMix, IPMix): predictions are
+  sorted by confidence and cut into adaptive bins of ``bin_size`` = 100 consecutive
+  predictions (the last bin takes the remainder);
+  RMS = sqrt( sum_b (|b| / n) * (mean confidence_b - accuracy_b)^2 ).
+* ImageNet-C: error E(c, s) per corruption c and severity s = 1..5; CE_c =
+  sum_s E(c, s) / sum_s E_AlexNet(c, s); mCE = mean over the 15 benchmark corruptions
+  (Hendrycks & Dietterich, 2019). Layout: ``<root>/<corruption>/<severity>/<wnid>/*.JPEG``.
+* CIFAR-10-C / CIFAR-100-C: plain mean error over corruptions and severities. Layout:
+  ``<root>/<corruption>.npy`` (50,000 images: 10,000 per severity, severity 1 first) and
+  ``<root>/labels.npy``.
+* ImageNet-R / ImageNet-A cover 200 of the 1,000 classes: the prediction is the argmax
+  over those 200 logits (the papers' protocol). The subset is read from the data set's
+  own class folders (wnids), looked up in the model's class list from training, so no
+  list is hard-coded.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import distributed
+from .data import Dataset, TorchLoader, image_folder
+
+# The 15 ImageNet-C benchmark corruptions, in the benchmark's order.
+CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
+               "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
+               "jpeg_compression")
+# Held-out corruptions shipped with the data sets (reported, not part of mCE).
+EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
+
+# AlexNet's top-1 error on ImageNet-C, averaged over the five severities, per corruption:
+# the published normalisers of the mCE (Hendrycks & Dietterich, 2019, "Benchmarking Neural
+# Network Robustness to Common Corruptions and Perturbations", ICLR; the same values are
+# used by the AugMix and PixMix evaluation code). CE_c = mean_s E(c, s) / ALEXNET_ERR[c].
+ALEXNET_ERR = dict(zip(CORRUPTIONS, (
+    0.886428, 0.894468, 0.922640, 0.819880, 0.826268, 0.785948, 0.798360, 0.866816, 0.826572, 0.819324,
+    0.564592, 0.853204, 0.646056, 0.717840, 0.606500)))
+
+
+# ----------------------------------------------------------------------------- metrics
+def rms_calibration_error(confidence, correct, bin_size: int = 100) -> float:
+    """RMS calibration error with adaptive bins of ``bin_size`` sorted predictions."""
+    confidence = np.asarray(confidence, np.float64)
+    correct = np.asarray(correct, np.float64)
+    n = len(confidence)
+    if n == 0:
+        return float("nan")
+    order = np.argsort(confidence, kind="stable")
+    confidence, correct = confidence[order], correct[order]
+    bins = max(1, n // bin_size)
+    total = 0.0
+    for b in range(bins):
+        lo, hi = b * bin_size, (b + 1) * bin_size if b < bins - 1 else n
+        gap = confidence[lo:hi].mean() - correct[lo:hi].mean()
+        total += (hi - lo) / n * gap * gap
+    return math.sqrt(total)
+
+
+def topk_correct(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+    k = min(k, logits.shape[1])
+    return (logits.topk(k, dim=1).indices == labels[:, None]).any(dim=1)
+
+
+def ce_and_mce(errors: dict, baseline: dict = ALEXNET_ERR) -> tuple[dict, float]:
+    """CE per corruption (sum of errors over severities / AlexNet's) and their mean over
+    the corruptions present among the 15 benchmark ones."""
+    ces = {c: float(np.sum(e)) / (baseline[c] * len(e)) for c, e in errors.items() if c in baseline}
+    return ces, float(np.mean(list(ces.values()))) if ces else float("nan")
+
+
+# ----------------------------------------------------------------------------- prediction
+@torch.no_grad()
+def predict(model, loader, d: distributed.Dist, amp_dtype=None, subset: list[int] | None = None,
+            limit_batches: int | None = None) -> dict:
+    """Confidences and top-1/top-5 hits over a loader (all ranks' shards gathered)."""
+    model.eval()
+    conf, hit1, hit5, loss_sum = [], [], [], 0.0
+    index = torch.as_tensor(subset, device=d.device) if subset is not None else None
+    for i, (images, labels) in enumerate(loader):
+        if limit_batches is not None and i >= limit_batches:
+            break
+        images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(d.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = model(images)
+        logits = logits.float()
+        if index is not None:
+            logits = logits[:, index]
+        loss_sum += float(torch.nn.functional.cross_entropy(logits, labels, reduction="sum"))
+        p = logits.softmax(1)
+        conf.append(p.max(1).values.cpu().numpy())
+        hit1.append(topk_correct(logits, labels, 1).cpu().numpy())
+        hit5.append(topk_correct(logits, labels, 5).cpu().numpy())
+    local = (np.concatenate(conf) if conf else np.zeros(0), np.concatenate(hit1) if hit1 else np.zeros(0, bool),
+             np.concatenate(hit5) if hit5 else np.zeros(0, bool), loss_sum)
+    parts = distributed.gather_objects(local, d)
+    return {"confidence": np.concatenate([p[0] for p in parts]), "correct": np.concatenate([p[1] for p in parts]),
+            "correct5": np.concatenate([p[2] for p in parts]), "loss_sum": sum(p[3] for p in parts)}
+
+
+def summarize(pred: dict) -> dict:
+    n = len(pred["correct"])
+    if n == 0:
+        return {"n": 0}
+    return {"n": n, "top1_error": float(1 - pred["correct"].mean()), "top5_error": float(1 - pred["correct5"].mean()),
+            "loss": pred["loss_sum"] / n,
+            "rms_calibration_error": rms_calibration_error(pred["confidence"], pred["correct"])}
+
+
+# ----------------------------------------------------------------------------- suites
+def _loader(dataset: Dataset, cfg, d) -> TorchLoader:
+    return TorchLoader(dataset, cfg.batch_size, train=False, image_size=cfg.image_size, device=d.device,
+                       num_workers=cfg.workers, seed=0, shard=(d.rank, d.world), drop_last=False, crop=cfg.crop)
+
+
+def corruption_layout(root: Path) -> str:
+    root = Path(root)
+    if (root / "labels.npy").exists():
+        return "cifar-c"
+    if any((root / c).is_dir() for c in CORRUPTIONS + EXTRA_CORRUPTIONS):
+        return "imagenet-c"
+    raise SystemExit(f"error: {root} is neither a CIFAR-C folder (<corruption>.npy + labels.npy) "
+                     "nor an ImageNet-C folder (<corruption>/<severity>/<wnid>/)")
+
+
+def evaluate_corruptions(model, root, classes, cfg, d, amp_dtype=None, log=print) -> dict:
+    """Per-corruption, per-severity errors, plus mCE (ImageNet-C) or the mean error (CIFAR-C)."""
+    root = Path(root)
+    layout = corruption_layout(root)
+    errors, calib = {}, {}
+    names = [c for c in CORRUPTIONS + EXTRA_CORRUPTIONS
+             if (root / f"{c}.npy").exists() or (root / c).is_dir()]
+    labels = np.load(root / "labels.npy") if layout == "cifar-c" else None
+    for c in names:
+        errs = []
+        for s in range(1, 6):
+            if layout == "cifar-c":
+                arr = np.load(root / f"{c}.npy", mmap_mode="r")
+                per = len(arr) // 5
+                sl = slice((s - 1) * per, s * per)
+                ds = Dataset("cifar-c", str(root), list(classes), np.asarray(labels[sl], np.int64),
+                             arrays=np.ascontiguousarray(arr[sl]))
+            else:
+                folder = root / c / str(s)
+                if not folder.is_dir():
+                    continue
+                ds = image_folder(folder, list(classes))
+            res = summarize(predict(model, _loader(ds, cfg, d), d, amp_dtype, limit_batches=cfg.limit_batches))
+            errs.append(res["top1_error"])
+            calib.setdefault(c, []).append(res["rms_calibration_error"])
+        if errs:
+            errors[c] = errs
+            log(f"  {c:<18} " + " ".join(f"{100 * e:5.1f}" for e in errs))
+    out = {"layout": layout, "errors": errors, "rms_calibration_error": calib}
+    bench = {c: e for c, e in errors.items() if c in CORRUPTIONS}
+    if layout == "imagenet-c":
+        ces, mce = ce_and_mce(bench)
+        out.update(ce=ces, mce=mce, mean_error=float(np.mean([np.mean(e) for e in bench.values()])) if bench else None)
+    else:
+        out["mean_error"] = float(np.mean([np.mean(e) for e in bench.values()])) if bench else None
+    return out
+
+
+def evaluate_subset(model, root, classes, cfg, d, amp_dtype=None) -> dict:
+    """ImageNet-R / -A: classes are the folder's wnids, logits restricted to them."""
+    root = Path(root)
+    ds = image_folder(root)
+    index = {c: i for i, c in enumerate(classes)}
+    missing = [c for c in ds.classes if c not in index]
+    if missing:
+        raise SystemExit(f"error: {root} has classes the model was not trained on: {missing[:5]} "
+                         f"(the model knows {len(classes)} classes)")
+    subset = [index[c] for c in ds.classes]
+    return summarize(predict(model, _loader(ds, cfg, d), d, amp_dtype, subset=subset,
+                             limit_batches=cfg.limit_batches)) | {"classes": len(subset)}
+
+
+def format_table(results: dict) -> str:
+    """A plain-text table of the headline numbers (percent)."""
+    rows = []
+    if "clean" in results and results["clean"].get("n"):
+        r = results["clean"]
+        rows.append(("clean top-1 error", 100 * r["top1_error"]))
+        rows.append(("clean top-5 error", 100 * r["top5_error"]))
+        rows.append(("clean RMS calibration error", 100 * r["rms_calibration_error"]))
+    if "corruptions" in results:
+        c = results["corruptions"]
+        if c.get("mce") is not None:
+            rows.append(("ImageNet-C mCE (AlexNet = 100)", 100 * c["mce"]))
+        if c.get("mean_error") is not None:
+            rows.append((f"{'ImageNet-C' if c['layout'] == 'imagenet-c' else 'CIFAR-C'} mean error", 100 * c["mean_error"]))
+        calib = [np.mean(v) for v in c["rms_calibration_error"].values()]
+        if calib:
+            rows.append(("corruption RMS calibration error", 100 * float(np.mean(calib))))
+    for name in ("imagenet_r", "imagenet_a"):
+        if name in results:
+            label = name.replace("imagenet_", "ImageNet-").replace("-r", "-R").replace("-a", "-A")
+            rows.append((f"{label} top-1 error", 100 * results[name]["top1_error"]))
+            rows.append((f"{label} RMS calibration error", 100 * results[name]["rms_calibration_error"]))
+    width = max((len(r[0]) for r in rows), default=10)
+    lines = [f"{'metric':<{width}}  value (%)", "-" * (width + 11)]
+    lines += [f"{name:<{width}}  {value:8.2f}" for name, value in rows]
+    if "corruptions" in results and results["corruptions"]["errors"]:
+        c = results["corruptions"]
+        lines += ["", f"{'corruption':<18} " + " ".join(f"  s{s} " for s in range(1, 6))
+                  + ("    CE" if "ce" in c else "")]
+        for name, errs in c["errors"].items():
+            ce = f" {100 * c['ce'][name]:6.1f}" if name in c.get("ce", {}) else ""
+            lines.append(f"{name:<18} " + " ".join(f"{100 * e:5.1f}" for e in errs) + ce)
+    return "\n".join(lines)

@@ -1,0 +1,344 @@
+"""The training loop: data, model, optimiser, AMP, DDP, checkpoints, logs, preview.
+
+:func:`train` takes the resolved settings (see :mod:`gpuaug.train.cli`) and returns a
+summary dict. Randomness is a function of (seed, global step, rank): every step reseeds
+torch (dropout, NoisyMix noise) and draws its numpy choices (Mixup/CutMix plans, NoisyMix
+layer/lambda/permutation) from a generator seeded the same way, and the loader's batches
+are functions of (seed, epoch, batch index); so continuing from a checkpoint replays
+exactly the run that was not stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from . import checkpoint, distributed
+from .data import denormalise, make_loader, resolve_data
+from .evaluate import predict, summarize
+from .losses import cross_entropy, jsd_loss, mix_targets
+from .models import build_model
+from .noisymix import NoisyFeatureMixup
+from .progress import Progress
+from .schedule import Schedule
+
+LABEL_MIXING = ("mixup", "cutmix")
+
+
+def step_seed(seed: int, step: int, rank: int) -> int:
+    return int(np.random.SeedSequence([seed, step, rank, 0x57E9]).generate_state(1, np.uint64)[0] >> 1)
+
+
+class _Stop:
+    """SIGTERM (and SIGINT when asked) sets a flag; the loop checkpoints and exits."""
+
+    def __init__(self):
+        self.flag, self.previous = False, {}
+
+    def __enter__(self):
+        if threading_main():
+            for sig in (signal.SIGTERM,):
+                self.previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def _handler(self, signum, frame):
+        self.flag = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _amp_dtype(amp: str, device: torch.device):
+    if amp == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+
+
+def _apply_label_mixing(method, x: torch.Tensor, labels, num_classes, rng):
+    """Mixup / CutMix on the normalised NCHW batch with gpuaug's plan (one lambda and one
+    permutation per batch, as the papers do); returns (images, soft targets)."""
+    n, _, h, w = x.shape
+    plan = method.plan(n, h, w, rng)
+    perm = torch.as_tensor(plan.permutation, device=x.device)
+    if type(method).__name__ == "CutMix":
+        top, bottom, left, right = plan.box
+        x = x.clone()
+        x[:, :, top:bottom, left:right] = x[perm][:, :, top:bottom, left:right]
+    else:
+        x = plan.lam * x + (1 - plan.lam) * x[perm]
+    return x, mix_targets(labels, num_classes, plan.lam, perm)
+
+
+def _write_preview(path: Path, images, labels, classes, jsd: bool, method_name: str) -> None:
+    from ..gallery import grid
+
+    views = list(images) if jsd else [images]
+    count = min(8, views[0].shape[0])
+    host = [(denormalise(v[:count]).cpu().numpy() * 255).round().astype(np.uint8) for v in views]
+    tiles = [[h[i] for h in host] for i in range(count)]
+    cols = ["clean", "aug 1", "aug 2"] if jsd else [method_name]
+    rows = [f"{i}: {classes[int(labels[i])]}"[:16] for i in range(count)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid(tiles, rows, cols).save(path)
+
+
+def _make_mixing(cfg, device):
+    from ..mixing import MixingSet
+
+    size = max(cfg.image_size, int(cfg.image_size * 256 / 224)) if cfg.image_size > 64 else cfg.image_size + 4
+    where = "cuda" if device.type == "cuda" and cfg.loader_kind == "dali" else "cpu"
+    if cfg.mixing:
+        return MixingSet.from_folder(cfg.mixing, resize=size, device=where)
+    return MixingSet.fractals(cfg.fractals, size=size, seed=cfg.seed, device=where)
+
+
+def train(cfg) -> dict:
+    """Run training as ``cfg`` says (see the module notes); returns a summary."""
+    d = distributed.setup(cfg.device)
+    log = print if d.main else (lambda *a, **k: None)
+    out = Path(cfg.out)
+    try:
+        return _train(cfg, d, out, log)
+    finally:
+        distributed.cleanup()
+
+
+def _train(cfg, d, out: Path, log) -> dict:
+    from ..methods import make_method
+
+    if d.main:
+        out.mkdir(parents=True, exist_ok=True)
+    # -- data ------------------------------------------------------------------------
+    if d.main:
+        spec = resolve_data(cfg.data, log=log)
+    distributed.barrier(d)
+    if not d.main:
+        spec = resolve_data(cfg.data, log=lambda *a, **k: None)
+    method = None if cfg.method in (None, "none") else make_method(cfg.method, **cfg.method_settings)
+    label_mixing = cfg.method in LABEL_MIXING
+    if label_mixing and cfg.jsd:
+        raise SystemExit(f"error: {cfg.method} mixes labels; train it without --jsd")
+    noisymix = cfg.method == "noisymix"
+    jsd_lambda = cfg.jsd_lambda if cfg.jsd_lambda is not None else getattr(method, "jsd_lambda", 12.0)
+    cfg.loader_kind = cfg.loader
+    ns = SimpleNamespace(data_spec=spec, loader=cfg.loader, augment=None if label_mixing else method,
+                         mixing=None, jsd=cfg.jsd, batch_size=cfg.batch_size, image_size=cfg.image_size,
+                         device=d.device, workers=cfg.workers, seed=cfg.seed, shard=(d.rank, d.world),
+                         crop=cfg.crop, amp_dtype=_amp_dtype(cfg.amp, d.device))
+    if method is not None and getattr(method, "needs_mixing", False):
+        t0 = time.time()
+        ns.mixing = _make_mixing(cfg, d.device)
+        log(f"mixing set: {ns.mixing!r} ({time.time() - t0:.1f} s)")
+    train_loader = make_loader(ns, True)
+    classes = list(train_loader.classes)
+    ns.classes = classes
+    val_loader = make_loader(ns, False)
+    num_classes = len(classes)
+    steps_per_epoch = len(train_loader)
+    if steps_per_epoch < 1:
+        raise SystemExit(f"error: fewer training images per rank than one batch of {cfg.batch_size}")
+
+    # -- model, optimiser --------------------------------------------------------------
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.arch, num_classes, pretrained=cfg.pretrained, drop=cfg.drop)
+    model = model.to(d.device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+    nfm = NoisyFeatureMixup.from_config(model, method) if noisymix else None
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if (cfg.no_bn_decay and p.ndim <= 1) else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+    amp_dtype = _amp_dtype(cfg.amp, d.device)
+    scaler = torch.amp.GradScaler(d.device.type, enabled=amp_dtype == torch.float16)
+    schedule = Schedule(cfg.schedule, cfg.lr, cfg.epochs, steps_per_epoch, cfg.warmup_epochs,
+                        list(cfg.milestones or []), cfg.gamma, cfg.min_lr)
+    fingerprint = {"arch": cfg.arch, "num_classes": num_classes, "method": cfg.method, "jsd": bool(cfg.jsd),
+                   "batch_size": cfg.batch_size, "world_size": d.world, "image_size": cfg.image_size,
+                   "seed": cfg.seed, "steps_per_epoch": steps_per_epoch, "epochs": cfg.epochs,
+                   "train_images": len(getattr(train_loader, "dataset", [])) or None}
+
+    # -- resume ---------------------------------------------------------------------------
+    start_epoch, start_batch, step = 0, 0, 0
+    ckpt_path = out / checkpoint.NAME
+    if cfg.resume:
+        try:
+            where = checkpoint.load(ckpt_path, model=model, optimizer=optimizer, scaler=scaler,
+                                    fingerprint=fingerprint)
+        except checkpoint.CheckpointError as err:
+            raise SystemExit(f"error: cannot resume: {err}") from None
+        start_epoch, start_batch, step = where["epoch"], where["batch"], where["step"]
+        log(f"resumed from {ckpt_path}: epoch {start_epoch + 1}, batch {start_batch}, step {step}")
+    elif d.main and ckpt_path.exists() and not cfg.overwrite:
+        raise SystemExit(f"error: {ckpt_path} exists; pass --resume to continue that run, "
+                         "--overwrite to start over, or another --out")
+
+    net = model
+    if d.enabled:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[d.device.index] if d.device.type == "cuda" else None)
+    if cfg.compile:
+        if noisymix:
+            log("note: --compile is skipped for NoisyMix (its feature-mixing hooks change every step)")
+        else:
+            net = torch.compile(net)
+
+    # -- logs -------------------------------------------------------------------------------
+    writer = None
+    if d.main:
+        (out / "config.json").write_text(json.dumps(
+            {k: v for k, v in vars(cfg).items() if isinstance(v, (str, int, float, bool, list, dict, type(None)))}
+            | {"classes": classes, "world_size": d.world, "device": str(d.device),
+               "jsd_lambda": jsd_lambda if cfg.jsd else None,
+               "method_config": method.config() if method is not None and hasattr(method, "config") else None},
+            indent=2, default=str))
+        if cfg.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                writer = SummaryWriter(str(out / "tensorboard"))
+            except ImportError:
+                log("note: --tensorboard needs the tensorboard package; logging to JSON lines only")
+    log_file = out / "train.jsonl"
+    nparams = sum(p.numel() for p in model.parameters())
+    log(f"training {cfg.arch} ({nparams / 1e6:.2f} M parameters) on {len(classes)} classes, "
+        f"{steps_per_epoch} batches of {cfg.batch_size} per rank x {d.world} rank(s) on {d.device}; "
+        f"method {cfg.method or 'none'}{' + JSD (lambda %g)' % jsd_lambda if cfg.jsd else ''}; "
+        f"amp {str(amp_dtype).replace('torch.', '') if amp_dtype else 'off'}; loader {type(train_loader).__name__}")
+
+    # -- loop ---------------------------------------------------------------------------------
+    history = []
+    status = "completed"
+    stop_after = cfg.stop_after_steps
+    with _Stop() as stop:
+        for epoch in range(start_epoch, cfg.epochs):
+            train_loader.set_epoch(epoch)
+            first = start_batch if epoch == start_epoch else 0
+            batches = iter(train_loader)
+            if first:
+                if hasattr(train_loader, "start_at"):
+                    train_loader.start_at(first)
+                    batches = iter(train_loader)
+                else:  # a loader without positioning: replay and discard
+                    for _ in range(first):
+                        next(batches)
+            net.train()
+            progress = Progress(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", enabled=d.main)
+            sums = torch.zeros(5, dtype=torch.float64, device=d.device)  # loss, ce, js, correct, count
+            seen, b = 0, first
+            for b, (images, labels) in enumerate(batches, start=first):
+                if d.main and cfg.preview and step == 0:
+                    _write_preview(out / "preview.png", images, labels, classes, cfg.jsd, cfg.method or "none")
+                lr = schedule.apply(optimizer, step)
+                torch.manual_seed(step_seed(cfg.seed, step, d.rank))
+                rng = np.random.default_rng(step_seed(cfg.seed, step, d.rank) + 1)
+                x = torch.cat(images) if cfg.jsd else images
+                x = x.contiguous(memory_format=torch.channels_last) if cfg.channels_last else x.contiguous()
+                n = labels.shape[0]
+                targets = labels
+                draw = None
+                if label_mixing:
+                    x, targets = _apply_label_mixing(method, x, labels, num_classes, rng)
+                elif nfm is not None:
+                    draw = nfm.draw(n, 3 if cfg.jsd else 1, rng)
+                    targets = nfm.targets(labels, num_classes, draw)
+                with torch.autocast(d.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    if draw is not None:
+                        gen = torch.Generator(device=d.device).manual_seed(step_seed(cfg.seed, step, d.rank) + 2)
+                        with nfm.armed(draw, gen):
+                            logits = net(x)
+                    else:
+                        logits = net(x)
+                if cfg.jsd:
+                    loss, parts = jsd_loss(logits, targets, jsd_lambda, cfg.label_smoothing)
+                else:
+                    loss = cross_entropy(logits, targets, cfg.label_smoothing)
+                    parts = {"ce": loss.detach(), "js": torch.zeros((), device=d.device)}
+                if not torch.isfinite(loss):
+                    raise SystemExit(f"error: the loss became {loss.item()} at step {step} (lr {lr:g}); "
+                                     "lower --lr or check the data")
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                step += 1
+                with torch.no_grad():
+                    pred = logits[:n].argmax(1)
+                    sums += torch.stack([loss.detach().double() * n, parts["ce"].double() * n,
+                                         parts["js"].double() * n, (pred == labels).sum().double(),
+                                         torch.tensor(float(n), dtype=torch.float64, device=d.device)])
+                seen += n * d.world
+                if progress.due(b + 1):
+                    s = sums.tolist()
+                    progress.update(b + 1, seen, {"loss": f"{s[0] / max(1, s[4]):.3f}",
+                                                  "acc": f"{100 * s[3] / max(1, s[4]):.1f}%", "lr": f"{lr:.3g}"},
+                                    force=True)
+                stopping = stop.flag or (stop_after is not None and step >= stop_after)
+                if distributed.any_rank(stopping, d) if d.enabled else stopping:
+                    status = "stopped"
+                    break
+            # -- end of epoch (or stop) ----------------------------------------------------
+            if status == "stopped":
+                if b + 1 >= steps_per_epoch:  # stopped on the last batch: an epoch boundary
+                    next_epoch, next_batch = epoch + 1, 0
+                else:
+                    next_epoch, next_batch = epoch, b + 1
+                if d.main:
+                    checkpoint.save(ckpt_path, model=model, optimizer=optimizer, scaler=scaler, step=step,
+                                    epoch=next_epoch, batch=next_batch, fingerprint=fingerprint,
+                                    extra={"classes": classes, "crop": cfg.crop})
+                distributed.barrier(d)
+                progress.close("(stopped)")
+                log(f"stopped at epoch {epoch + 1}, batch {b + 1}: checkpoint {ckpt_path}; "
+                    f"continue with --resume --out {out}")
+                break
+            tot = distributed.all_reduce_sum(sums.tolist(), d)
+            record = {"epoch": epoch + 1, "step": step, "lr": schedule.lr(max(0, step - 1)),
+                      "train_loss": tot[0] / tot[4], "train_ce": tot[1] / tot[4],
+                      "train_top1": tot[3] / tot[4], "images_per_s": seen / max(1e-9, time.time() - progress.start)}
+            if cfg.jsd:
+                record["train_js"] = tot[2] / tot[4]
+            progress.close(f"loss {record['train_loss']:.3f} train acc {100 * record['train_top1']:.1f}%")
+            if val_loader is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
+                val = summarize(predict(net, val_loader, d, amp_dtype, limit_batches=cfg.limit_val_batches))
+                record.update(val_top1=1 - val["top1_error"], val_top5=1 - val["top5_error"], val_loss=val["loss"],
+                              val_rms_calibration_error=val["rms_calibration_error"])
+                log(f"  validation: top-1 {100 * record['val_top1']:.1f}%  top-5 {100 * record['val_top5']:.1f}%  "
+                    f"loss {val['loss']:.3f}  RMS calibration error {100 * val['rms_calibration_error']:.1f}%")
+            record["time"] = time.time()
+            history.append(record)
+            if d.main:
+                with open(log_file, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+                if writer is not None:
+                    for k, v in record.items():
+                        if k not in ("epoch", "time"):
+                            writer.add_scalar(k, v, epoch + 1)
+                checkpoint.save(ckpt_path, model=model, optimizer=optimizer, scaler=scaler, step=step,
+                                epoch=epoch + 1, batch=0, fingerprint=fingerprint, extra={"classes": classes, "crop": cfg.crop})
+            distributed.barrier(d)
+            if stop.flag:
+                status = "stopped"
+                log(f"stopped after epoch {epoch + 1}: checkpoint {ckpt_path}; continue with --resume --out {out}")
+                break
+    if writer is not None:
+        writer.close()
+    if d.main and status == "completed":
+        torch.save({"arch": cfg.arch, "classes": classes, "model": checkpoint.unwrap(model).state_dict(),
+                    "image_size": cfg.image_size, "crop": cfg.crop}, out / "model.pt")
+    return {"status": status, "history": history, "out": str(out), "step": step,
+            "model": checkpoint.unwrap(model), "classes": classes}
