@@ -23,9 +23,8 @@ import numpy as np
 from .methods import AugMix, DynamicMixup, IPMix, NoisyMix, PixMix
 from .methods.base import Method, to_float
 from .methods.mixing_source import SetSource
+from .normalization import IMAGENET_MEAN as MEAN, IMAGENET_STD as STD
 
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
 DTYPES = ("float16", "bfloat16", "float32")
 
 

@@ -44,9 +44,8 @@ import torch.distributed
 from .methods import METHODS, Method, make_method
 from .methods.base import as_generator
 from .methods.baselines import _LabelMixing
+from .normalization import IMAGENET_MEAN, IMAGENET_STD
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 LAYOUTS = ("auto", "NCHW", "NHWC")
 _FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 

@@ -64,3 +64,19 @@ def test_trains_through_the_dali_loader_on_cpu(data, tmp_path, method):
     rec = json.loads((out / "train.jsonl").read_text().splitlines()[-1])
     assert rec["step"] == 4 and rec["train_loss"] > 0 and rec["train_js"] >= 0
     assert json.loads((out / "config.json").read_text())["loader"] == "dali"
+
+
+def test_torch_loader_skips_bad_files_like_the_dali_loader(data, tmp_path):
+    """The CPU (torch) loader applies the same skip policy as the DALI loader."""
+    import shutil
+
+    from gpuaug.train.data import image_folder
+
+    root = tmp_path / "data"
+    shutil.copytree(data, root)
+    first_class = sorted(p for p in (root / "train").iterdir())[0]
+    (first_class / "empty.jpg").write_bytes(b"")
+    (first_class / "notes.txt").write_text("not an image")
+    split = image_folder(root / "train")
+    assert set(split.skipped) == {"empty", "not an image"}
+    assert len(split) == 32  # the 4 x 8 real pictures

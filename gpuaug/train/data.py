@@ -26,15 +26,13 @@ from __future__ import annotations
 
 import math
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp", ".tif", ".tiff", ".jpeg")
+from ..normalization import IMAGENET_MEAN as MEAN, IMAGENET_STD as STD
 
 
 # ----------------------------------------------------------------------------- data sets
@@ -48,6 +46,7 @@ class Dataset:
     labels: np.ndarray
     paths: list | None = None
     arrays: np.ndarray | None = None
+    skipped: dict = field(default_factory=dict)  # reason -> skipped files (folders only)
 
     def __len__(self):
         return len(self.labels)
@@ -62,33 +61,25 @@ class Dataset:
             return img.convert("RGB")
 
 
-def find_classes(folder: Path) -> list[str]:
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
-    if not classes:
-        raise SystemExit(f"error: {folder} has no class sub-folders (expected ImageFolder layout)")
-    return classes
-
-
 def image_folder(folder: Path, classes: list[str] | None = None) -> Dataset:
-    """ImageFolder: <folder>/<class>/<image>, classes sorted by name; ``classes`` pins the
-    class list (and indices) to another split's, e.g. validation to training."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise SystemExit(f"error: {folder} is not a folder")
-    own = find_classes(folder)
-    classes = classes or own
+    """ImageFolder: <folder>/<class>/<image>, classes sorted by name, with the DALI loader's
+    skip policy (:func:`gpuaug.datafiles.scan_image_folder`: empty, non-image and truncated
+    files are skipped and counted in ``skipped``); ``classes`` pins the class list (and
+    indices) to another split's, e.g. validation to training."""
+    from ..datafiles import scan_image_folder
+
+    try:
+        samples = scan_image_folder(folder)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
+    classes = classes or samples.classes
     index = {c: i for i, c in enumerate(classes)}
-    paths, labels = [], []
-    for c in own:
-        if c not in index:
-            raise SystemExit(f"error: class folder {folder / c} is not among the training classes")
-        for p in sorted((folder / c).rglob("*")):
-            if p.suffix.lower() in IMAGE_SUFFIXES:
-                paths.append(str(p))
-                labels.append(index[c])
-    if not paths:
-        raise SystemExit(f"error: no images under {folder}")
-    return Dataset("folder", str(folder), list(classes), np.asarray(labels, np.int64), paths=paths)
+    unknown = [c for c in samples.classes if c not in index]
+    if unknown:
+        raise SystemExit(f"error: class folder(s) {unknown} of {folder} are not among the training classes")
+    labels = [index[samples.classes[label]] for label in samples.labels]
+    return Dataset("folder", str(folder), list(classes), np.asarray(labels, np.int64), paths=samples.files,
+                   skipped=samples.skipped)
 
 
 def _unpickle(path: Path) -> dict:
@@ -266,6 +257,7 @@ class TorchLoader:
         self.drop_last = train if drop_last is None else drop_last
         self.crop = crop
         self.classes = dataset.classes
+        self.skipped = dataset.skipped
         self.epoch, self._start = 0, 0
 
     def epoch_indices(self, epoch: int) -> np.ndarray:

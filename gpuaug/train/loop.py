@@ -143,6 +143,8 @@ def _train(cfg, d, out: Path, log) -> dict:
         ns.mixing = _make_mixing(cfg, d.device)
         log(f"mixing set: {ns.mixing!r} ({time.time() - t0:.1f} s)")
     train_loader = make_loader(ns, True)
+    for reason, files in sorted(getattr(train_loader, "skipped", {}).items()):
+        log(f"skipped {len(files)} training file(s): {reason} (e.g. {files[0]})")
     classes = list(train_loader.classes)
     ns.classes = classes
     val_loader = make_loader(ns, False)
