@@ -9,7 +9,12 @@ The tracing backend mirrors what the ``cuda`` backend launches:
   histogram (reads the uint8 images of samples with autocontrast/equalize/contrast),
   LUT build (tables only), apply (reads + writes every non-downscale sample, identity
   samples are copied), resize (downscale samples: full -> small -> full, two launches).
-* Everything else the method does on ``backend.xp`` is CuPy element-wise work: each
+* The float mixing (``gpuaug.executors.mixops``: weighted_mix, pixmix_rounds, ipmix_patch,
+  dynamic_mix) is one fused kernel of ``kernels/mix.cu`` per call; its bytes are what the
+  kernel touches (``mix_kernels.traffic``: one read of each uint8 input element it uses,
+  one write of its output; ipmix_patch only the box's elements, plus a full copy of the
+  chain when it cannot work in place).
+* Anything else the method does on ``backend.xp`` is CuPy element-wise work: each
   ufunc / ``where`` / ``clip`` / ``astype`` / ``zeros`` is one kernel that reads each
   array operand once and writes its result once (CuPy does not fuse these calls).
 * Mixing pictures: one gather kernel (read the crops, write them densely).
@@ -35,6 +40,7 @@ TRACE_H, TRACE_W = 11, 13
 
 class _Tracer:
     def __init__(self, height: int, width: int):
+        self.height, self.width = height, width
         self.sy, self.sx = height / TRACE_H, width / TRACE_W
         self.bytes = Counter()      # device bytes by category
         self.launches = Counter()   # kernel launches by category
@@ -202,6 +208,29 @@ def _op_kernels(tracer: _Tracer, images, ids: np.ndarray, values: np.ndarray):
     return _wrap(np.array(raw))
 
 
+def _fused_kernel(tracer: _Tracer, name: str, args: dict):
+    """Count one fused mixing kernel (and an ipmix_patch chain copy) and return a stand-in
+    result of the right kind (pixel values do not matter to the trace)."""
+    from gpuaug.executors.mix_kernels import traffic
+
+    t = traffic(name, args, tracer.height, tracer.width)
+    b = tracer.bytes
+    b["fused_read"] += t["read"]
+    b["fused_write"] += t["write"]
+    if t["copy"]:
+        b["fused_copy"] += t["copy"]
+        tracer.launches["copy"] += 1
+    tracer.launches["fused"] += t["launches"] - int(t["copy"] > 0)
+    host = [v for v in args.values() if isinstance(v, np.ndarray) and not isinstance(v, Traced)]
+    tables = [v for v in args.values() if isinstance(v, list)]  # pointer tables
+    tracer.h2d += sum(v.nbytes for v in host) + sum(8 * len(t) for t in tables)
+    tracer.launches["upload"] += t["uploads"]
+    if name == "ipmix_patch":
+        return _wrap(np.array(_raw(args["chain"])))
+    first = next(v for v in args.values() if isinstance(v, np.ndarray) and v.ndim == 4)
+    return _wrap(np.zeros(first.shape, np.float32))
+
+
 def trace(method, n: int, height: int, width: int, seed: int, views: bool = False, mixing_set=None) -> dict:
     """Bytes and launches of one call ``method(images, mixing=mixing_set, seed=seed)`` (or
     ``method.views(...)``) on an (n, height, width, 3) uint8 batch, as the cuda backend
@@ -210,7 +239,8 @@ def trace(method, n: int, height: int, width: int, seed: int, views: bool = Fals
     from gpuaug.methods.base import as_generator, to_float
 
     tracer = _Tracer(height, width)
-    backend = Backend("trace", _TracedXP(), lambda x, ids, v: _op_kernels(tracer, x, ids, v))
+    backend = Backend("trace", _TracedXP(), lambda x, ids, v: _op_kernels(tracer, x, ids, v),
+                      fused=lambda name, args: _fused_kernel(tracer, name, args))
     rng = as_generator(seed)
     image_bytes = 3.0 * n * height * width
     _current.append(tracer)
@@ -237,13 +267,15 @@ def trace(method, n: int, height: int, width: int, seed: int, views: bool = Fals
     op_bytes = b["op_read"] + b["op_write"] + b["op_memset"]
     ew_bytes = b["elementwise_read"] + b["elementwise_write"]
     gather = b["gather_read"] + b["gather_write"]
+    fused = b["fused_read"] + b["fused_write"] + b["fused_copy"]
     outputs = n_out + (1 if views else 0)
     compulsory = image_bytes + (image_bytes if method.needs_mixing else 0) + outputs * image_bytes * 4
-    total = op_bytes + ew_bytes + gather
+    total = op_bytes + ew_bytes + gather + fused
     return {
         "n": n, "height": height, "width": width, "seed": seed, "views": views,
         "bytes_total": total, "bytes_per_image": total / n,
         "bytes_op_kernels": op_bytes, "bytes_elementwise": ew_bytes, "bytes_gather": gather,
+        "bytes_fused": fused, "bytes_fused_copy": b["fused_copy"],
         "compulsory_bytes_per_image": compulsory / n,
         "passes_per_image_equiv": total / image_bytes,  # in units of one uint8 read of the batch
         "launches": dict(tracer.launches), "elementwise_launches_full_batch": tracer.large,

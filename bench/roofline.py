@@ -59,6 +59,7 @@ def run(cfg: dict) -> dict:
                                 "compulsory_per_image": traces[0]["compulsory_bytes_per_image"],
                                 "op_kernels_per_image": common.stats([t["bytes_op_kernels"] / batch for t in traces]),
                                 "elementwise_per_image": common.stats([t["bytes_elementwise"] / batch for t in traces]),
+                                "fused_per_image": common.stats([t["bytes_fused"] / batch for t in traces]),
                                 "launches_median_run": traces[len(traces) // 2]["launches"],
                                 "elementwise_full_batch_launches": common.stats(
                                     [t["elementwise_launches_full_batch"] for t in traces]),

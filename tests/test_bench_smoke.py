@@ -83,17 +83,35 @@ def test_bytes_model_counts_launched_passes():
     from bench import bytes_model
     from gpuaug import AugMix
 
-    # depth 1, width 1: one op step and a fixed number of element-wise passes
+    # depth 1, width 1: one op step and one fused mix (reads x and the chain, writes float32)
     m = AugMix(width=1, depth=1)
     t = bytes_model.trace(m, 4, 32, 32, seed=0)
     image = 4 * 32 * 32 * 3
     assert t["launches"]["op_apply"] == 1
-    # zeros, astype + divide (chain), multiply, add-into, astype + divide (x), 1 - m, multiply x2, add
-    assert t["elementwise_launches_full_batch"] >= 8
+    assert t["launches"]["fused"] == 1 and t["elementwise_launches_full_batch"] == 0
+    assert np.isclose(t["bytes_fused"], image * (2 + 4))
+    assert np.isclose(t["bytes_total"], t["bytes_op_kernels"] + t["bytes_fused"])
+    assert t["bytes_op_kernels"] >= 2 * image  # the op kernel reads and writes the batch
     assert t["bytes_total"] >= t["compulsory_bytes_per_image"] * 4 >= image * 5
     # bytes scale with the image area (traced on a small stand-in)
     t2 = bytes_model.trace(m, 4, 64, 64, seed=0)
-    assert np.isclose(t2["bytes_elementwise"], 4 * t["bytes_elementwise"], rtol=1e-3)
+    assert np.isclose(t2["bytes_fused"], 4 * t["bytes_fused"], rtol=1e-3)
+
+
+def test_bytes_model_counts_ipmix_patches_by_box_area():
+    from bench import bytes_model
+    from gpuaug import IPMix
+    from gpuaug.mixing import MixingSet
+
+    m = IPMix(k=2, t=2, patch_sizes=(4,))
+    t = bytes_model.trace(m, 8, 32, 32, seed=1, mixing_set=MixingSet.fractals(4, 32, seed=0))
+    image = 8 * 32 * 32 * 3
+    # the final mix reads x and 2 chains and writes float32; patches touch at most 8 samples
+    # x 4 steps x a 4x4 box (read chain + partner, write); at most one chain copy per chain
+    assert t["elementwise_launches_full_batch"] == 0
+    patches = t["bytes_fused"] - t["bytes_fused_copy"] - image * (1 + 2 + 4)
+    assert 0 < patches <= 8 * 4 * 16 * 3 * 3
+    assert t["bytes_fused_copy"] <= 2 * 2 * image
 
 
 def test_chart_and_table_from_json(smoke, capsys):

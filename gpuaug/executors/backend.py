@@ -1,8 +1,8 @@
 """Execution backends: an array module plus the image-op executor that works on it.
 
-Method code is written once against ``backend.xp`` (numpy or CuPy): float mixing is plain
-element-wise arithmetic, which numpy and CuPy round identically (float32, one rounding per
-operation), and image-level ops go through ``backend.apply_ops``.
+Method code is written once against a backend: image-level ops go through
+``backend.apply_ops`` and the float mixing through :mod:`.mixops` (a numpy twin on
+``cpu``, fused kernels of ``kernels/mix.cu`` on ``cuda`` and ``emulated``).
 
 * ``cpu``: numpy + the numpy executor.
 * ``cuda``: CuPy + the CUDA kernels.
@@ -25,6 +25,7 @@ class Backend:
     name: str
     xp: object  # numpy or cupy
     apply_ops: Callable  # (uint8 NHWC array, int32 ids, float64 values) -> array
+    fused: Callable | None = None  # (mixops name, args) -> result; tracing backends only
 
     @property
     def on_device(self) -> bool:

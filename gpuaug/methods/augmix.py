@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ops
-from .base import Method, check_range, per_sample, to_float
+from ..executors import mixops
+from .base import Method, check_range
 from .chains import resolve_ops, run_chain, sample_chains
 
 
@@ -51,10 +52,5 @@ class AugMix(Method):
         return AugMixPlan(ids, values, weights, skip)
 
     def execute(self, plan: AugMixPlan, images, mixing, backend):
-        xp = backend.xp
-        mix = xp.zeros(images.shape, dtype=xp.float32)
-        for j in range(self.width):
-            chain = run_chain(backend, images, plan.ops[:, j], plan.values[:, j])
-            mix += per_sample(backend, plan.weights[:, j]) * to_float(backend, chain)
-        m = per_sample(backend, plan.skip)
-        return (1 - m) * to_float(backend, images) + m * mix
+        chains = [run_chain(backend, images, plan.ops[:, j], plan.values[:, j]) for j in range(self.width)]
+        return mixops.weighted_mix(backend, images, chains, plan.weights, plan.skip)

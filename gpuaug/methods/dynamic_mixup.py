@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ops
-from .base import Method, check_range, per_sample, to_float
+from ..executors import mixops
+from .base import Method, check_range
 from .chains import resolve_ops, run_chain, sample_chains
 
 
@@ -55,10 +56,6 @@ class DynamicMixup(Method):
         return DynamicMixupPlan(ids, values, m1)
 
     def execute(self, plan: DynamicMixupPlan, images, mixing, backend):
-        xp = backend.xp
-        x1 = to_float(backend, run_chain(backend, images, plan.ops[:, 0], plan.values[:, 0]))
-        x2 = to_float(backend, run_chain(backend, images, plan.ops[:, 1], plan.values[:, 1]))
-        m1 = per_sample(backend, plan.m1)
-        m2 = 1 - m1
-        out = m1 * x1 + m2 * x2 + m1 * m2 * (x1 - x2)
-        return xp.clip(out, 0, 1)
+        x1 = run_chain(backend, images, plan.ops[:, 0], plan.values[:, 0])
+        x2 = run_chain(backend, images, plan.ops[:, 1], plan.values[:, 1])
+        return mixops.dynamic_mix(backend, x1, x2, plan.m1)

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ops
-from .base import Method, check_range, per_sample, to_float
+from ..executors import mixops
+from ..executors.mixops import MIX_OPS, hash_uniform  # noqa: F401  (re-exported)
+from .base import Method, check_range
 from .chains import IDENTITY, resolve_ops, run_chain, sample_ops
-from .pixmix import mix_additive, mix_multiplicative, sample_conic_coefficients
+from .pixmix import sample_conic_coefficients
 
-MIX_OPS = ("add", "multiply", "random_pixels", "random_elems")
 IPMIX_ALL_OPS = ops.IPMIX_OPS + ("autocontrast", "color", "contrast", "brightness", "sharpness")
 
 
@@ -54,17 +55,6 @@ class IPMixPlan:
     def n_ops(self) -> np.ndarray:
         """Image-level ops plus patch mixings applied per image."""
         return self.count.sum(axis=1)
-
-
-def hash_uniform(xp, seed, index):
-    """Counter-based uniforms in [0, 1): a 32-bit integer hash of (seed, index), same bits
-    on numpy and CuPy. ``seed`` and ``index`` are broadcastable uint32 arrays."""
-    h = seed ^ (index * xp.uint32(0x9E3779B9))
-    for mult in (0x7FEB352D, 0x846CA68B):
-        h = h ^ (h >> xp.uint32(16))
-        h = h * xp.uint32(mult)
-    h = h ^ (h >> xp.uint32(15))
-    return (h >> xp.uint32(8)).astype(xp.float32) * xp.float32(2.0 ** -24)
 
 
 @dataclass(frozen=True)
@@ -142,48 +132,18 @@ class IPMix(Method):
                          partner_value, is_picture, box, a, b, threshold, mask_seed)
 
     def execute(self, plan: IPMixPlan, images, mixing, backend):
-        xp = backend.xp
-        mix = xp.zeros(images.shape, dtype=xp.float32)
+        chains = []
         for j in range(self.k):
             chain = run_chain(backend, images, plan.ops[:, j], plan.values[:, j])
+            owned = chain is not images
             for r in range(self.t):
                 if np.any(plan.box[:, j, r, 2] > 0):
-                    chain = self._patch_step(plan, j, r, chain, images, mixing, backend)
-            mix += per_sample(backend, plan.weights[:, j]) * to_float(backend, chain)
-        m = per_sample(backend, plan.skip)
-        return (1 - m) * to_float(backend, images) + m * mix
-
-    @staticmethod
-    def _patch_step(plan: IPMixPlan, j: int, r: int, chain, images, pictures, backend):
-        """One patch mixing of every image's chain j (step r); empty boxes change nothing."""
-        xp = backend.xp
-        n, height, width, _ = images.shape
-        augmented = run_chain(backend, images, plan.partner_op[:, j, r:r + 1], plan.partner_value[:, j, r:r + 1])
-        is_picture = per_sample(backend, plan.partner_is_picture[:, j, r]).astype(bool)
-        x1 = to_float(backend, chain)
-        x2 = to_float(backend, xp.where(is_picture, pictures, augmented))
-        op = plan.mix_op[:, j, r]
-        mixed = x1
-        a, b = per_sample(backend, plan.a[:, j, r]), per_sample(backend, plan.b[:, j, r])
-        threshold = per_sample(backend, plan.threshold[:, j, r])
-        seed = backend.asarray(plan.mask_seed[:, j, r].reshape(-1, 1, 1, 1))
-        ys = backend.asarray(np.arange(height, dtype=np.uint32).reshape(1, -1, 1, 1))
-        xs = backend.asarray(np.arange(width, dtype=np.uint32).reshape(1, 1, -1, 1))
-        cs = backend.asarray(np.arange(3, dtype=np.uint32).reshape(1, 1, 1, 3))
-        pixel = ys * xp.uint32(width) + xs
-        for code, name in enumerate(MIX_OPS):
-            if not np.any(op == code):
-                continue
-            if name == "add":
-                result = mix_additive(backend, x1, x2, a, b)
-            elif name == "multiply":
-                result = mix_multiplicative(backend, x1, x2, a, b)
-            else:
-                index = pixel if name == "random_pixels" else pixel * xp.uint32(3) + cs
-                result = xp.where(hash_uniform(xp, seed, index) < threshold, x1, x2)
-            mixed = xp.where(per_sample(backend, op == code).astype(bool), result, mixed)
-        patch = (xp.clip(mixed, 0, 1) * xp.float32(255)).astype(xp.uint8)
-        top, left, ph, pw = (backend.asarray(plan.box[:, j, r, i].reshape(-1, 1, 1, 1)) for i in range(4))
-        ys_i, xs_i = ys.astype(xp.int64), xs.astype(xp.int64)
-        inside = (ys_i >= top) & (ys_i < top + ph) & (xs_i >= left) & (xs_i < left + pw)
-        return xp.where(inside, patch, chain)
+                    augmented = run_chain(backend, images, plan.partner_op[:, j, r:r + 1],
+                                          plan.partner_value[:, j, r:r + 1])
+                    chain = mixops.ipmix_patch(
+                        backend, chain, mixing, augmented, plan.partner_is_picture[:, j, r], plan.box[:, j, r],
+                        plan.mix_op[:, j, r], plan.a[:, j, r], plan.b[:, j, r], plan.threshold[:, j, r],
+                        plan.mask_seed[:, j, r], inplace=owned)
+                    owned = True
+            chains.append(chain)
+        return mixops.weighted_mix(backend, images, chains, plan.weights, plan.skip)

@@ -11,7 +11,8 @@ additive:       ((a (2u - 1) + b (2v - 1)) + 1) / 2
 multiplicative: (2u)^a * max(2v, 1e-37)^b / 2
 
 The powers are evaluated in float64 and rounded to float32 so that numpy and CUDA agree
-(float32 pow differs by an ulp between libm and CUDA).
+(float32 pow differs by an ulp between libm and CUDA). The rounds run fused
+(``executors.mixops.pixmix_rounds``: one kernel on the device).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ops
-from .base import Method, check_range, per_sample, to_float
+from ..executors import mixops
+from .base import Method, check_range
 from .chains import IDENTITY, resolve_ops, run_chain, sample_ops
 
 
@@ -44,21 +46,6 @@ def sample_conic_coefficients(rng, shape, beta):
     a = np.where(first, rng.beta(beta, 1, size=shape), 1 + rng.beta(1, beta, size=shape))
     b = np.where(first, rng.beta(1, beta, size=shape), -rng.beta(1, beta, size=shape))
     return a.astype(np.float32), b.astype(np.float32)
-
-
-def mix_additive(backend, u, v, a, b):
-    one = backend.xp.float32(1)
-    two = backend.xp.float32(2)
-    return (a * (two * u - one) + b * (two * v - one) + one) / two
-
-
-def mix_multiplicative(backend, u, v, a, b):
-    xp = backend.xp
-    two = xp.float32(2)
-    base_u = (two * u).astype(xp.float64)
-    base_v = xp.maximum(two * v, xp.float32(1e-37)).astype(xp.float64)
-    prod = xp.power(base_u, a.astype(xp.float64)) * xp.power(base_v, b.astype(xp.float64))
-    return prod.astype(xp.float32) / two
 
 
 @dataclass(frozen=True)
@@ -102,19 +89,9 @@ class PixMix(Method):
                           partner_is_aug, multiplicative, a, b)
 
     def execute(self, plan: PixMixPlan, images, mixing, backend):
-        xp = backend.xp
-        mixed = to_float(backend, run_chain(backend, images, plan.start_op[:, None], plan.start_value[:, None]))
-        picture = to_float(backend, mixing)
-        for j in range(int(plan.rounds.max(initial=0))):
-            partner_aug = to_float(backend, run_chain(backend, images, plan.partner_op[:, j:j + 1],
-                                                      plan.partner_value[:, j:j + 1]))
-            is_aug = per_sample(backend, plan.partner_is_aug[:, j]).astype(bool)
-            partner = xp.where(is_aug, partner_aug, picture)
-            a = per_sample(backend, plan.a[:, j])
-            b = per_sample(backend, plan.b[:, j])
-            is_mult = per_sample(backend, plan.multiplicative[:, j]).astype(bool)
-            result = xp.where(is_mult, mix_multiplicative(backend, mixed, partner, a, b),
-                              mix_additive(backend, mixed, partner, a, b))
-            active = per_sample(backend, j < plan.rounds).astype(bool)
-            mixed = xp.where(active, xp.clip(result, 0, 1), mixed)
-        return mixed
+        start = run_chain(backend, images, plan.start_op[:, None], plan.start_value[:, None])
+        last = int(plan.rounds.max(initial=0))
+        augmented = [run_chain(backend, images, plan.partner_op[:, j:j + 1], plan.partner_value[:, j:j + 1])
+                     if j < last else None for j in range(self.k)]
+        return mixops.pixmix_rounds(backend, start, mixing, augmented, plan.partner_is_aug, plan.rounds,
+                                    plan.multiplicative, plan.a, plan.b)

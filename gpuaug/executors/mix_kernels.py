@@ -1,0 +1,134 @@
+"""Launch the fused mixing kernels of ``kernels/mix.cu`` (backends "cuda" and "emulated").
+
+Called through :mod:`.mixops`, which validates the arguments. Per-sample parameters go up
+in at most three packed uploads (int32, float32, pointers); every kernel runs on a grid
+(blocks_per_sample, N) with blockIdx.y the sample. ``traffic`` states, per operation,
+the bytes each kernel reads and writes (used by the benchmark's bytes model).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .cuda import _pack
+from .launch import get_kernel
+
+BLOCK = 256
+_ELEMS_PER_THREAD = 4
+_MAX_BLOCKS_PER_SAMPLE = 64
+
+
+def _xp(backend):
+    return backend.xp
+
+
+def _blocks(n_elems: int) -> int:
+    return max(1, min(_MAX_BLOCKS_PER_SAMPLE, -(-n_elems // (BLOCK * _ELEMS_PER_THREAD))))
+
+
+def _pointers(xp, arrays) -> object:
+    """A device (or host, emulated) uint64 table of the arrays' data pointers."""
+    if xp is np:
+        ptrs = [a.ctypes.data for a in arrays]
+    else:
+        ptrs = [a.data.ptr for a in arrays]
+    return xp.asarray(np.asarray(ptrs or [0], dtype=np.uint64))
+
+
+def _kernel(name, backend):
+    return get_kernel("mix", name, backend.name)
+
+
+def weighted_mix(backend, images, chains, weights, skip):
+    xp = _xp(backend)
+    n, h, w, _ = images.shape
+    out = xp.empty(images.shape, dtype=np.float32)
+    if n == 0:
+        return out
+    k = len(chains)
+    dev = _pack(xp, {"weights": weights, "skip": skip}, np.float32)
+    table = _pointers(xp, chains)
+    n_elems = h * w * 3
+    _kernel("gpuaug_weighted_mix", backend)(
+        (_blocks(n_elems), n), BLOCK, (images, table, k, dev["weights"], dev["skip"], n_elems, out))
+    return out
+
+
+def pixmix_rounds(backend, start, picture, augmented, partner_is_aug, rounds, multiplicative, a, b):
+    xp = _xp(backend)
+    n, h, w, _ = start.shape
+    out = xp.empty(start.shape, dtype=np.float32)
+    if n == 0:
+        return out
+    k = max(1, len(augmented))
+    flags = np.zeros((n, k), dtype=np.int32)
+    flags[:, :len(augmented)] = partner_is_aug.astype(np.int32) | (multiplicative.astype(np.int32) << 1)
+    pad = ((0, 0), (0, k - len(augmented)))
+    ints = _pack(xp, {"rounds": rounds, "flags": flags}, np.int32)
+    floats = _pack(xp, {"a": np.pad(a, pad), "b": np.pad(b, pad)}, np.float32)
+    table = _pointers(xp, augmented or [start])
+    pic = picture if picture is not None else start  # never read: no active round uses it
+    n_elems = h * w * 3
+    _kernel("gpuaug_pixmix_rounds", backend)(
+        (_blocks(n_elems), n), BLOCK,
+        (start, pic, table, ints["rounds"], ints["flags"], floats["a"], floats["b"], k, n_elems, out))
+    return out
+
+
+def ipmix_patch(backend, chain, picture, augmented, partner_is_picture, box, op, a, b, threshold, seed):
+    """In place on ``chain`` (mixops copies it first unless asked not to)."""
+    xp = _xp(backend)
+    n, h, w, _ = chain.shape
+    area = box[:, 2] * box[:, 3]
+    if n == 0 or int(area.max(initial=0)) == 0:
+        return chain
+    iparams = np.concatenate([box, op[:, None], partner_is_picture[:, None]], axis=1)
+    ints = _pack(xp, {"iparams": iparams, "seed": seed.view(np.int32)}, np.int32)
+    floats = _pack(xp, {"f": np.stack([a, b, threshold], axis=1)}, np.float32)
+    pic = picture if picture is not None else augmented  # never read: no box uses it
+    _kernel("gpuaug_ipmix_patch", backend)(
+        (_blocks(int(area.max()) * 3), n), BLOCK,
+        (chain, pic, augmented, ints["iparams"], floats["f"], ints["seed"].view(np.uint32), h, w))
+    return chain
+
+
+def dynamic_mix(backend, x1, x2, m1):
+    xp = _xp(backend)
+    n, h, w, _ = x1.shape
+    out = xp.empty(x1.shape, dtype=np.float32)
+    if n == 0:
+        return out
+    n_elems = h * w * 3
+    _kernel("gpuaug_dynamic_mix", backend)((_blocks(n_elems), n), BLOCK, (x1, x2, xp.asarray(m1), n_elems, out))
+    return out
+
+
+# ---------------------------------------------------------------- bytes touched
+
+def traffic(name: str, args: dict, height: int, width: int) -> dict:
+    """Bytes the kernel of ``name`` reads and writes at image size (height, width) for
+    mixops ``args`` (as passed to the kernel path), plus the chain copy of a non-inplace
+    ipmix_patch: {"read", "write", "copy", "launches"}. Each input element a kernel uses
+    is read once, each output element written once; ``uploads``: packed parameter copies."""
+    px = 3.0 * height * width  # elements of one image
+    if name == "weighted_mix":
+        n = args["skip"].shape[0]
+        k = len(args["chains"])
+        return {"read": n * px * (1 + k), "write": n * px * 4, "copy": 0.0, "launches": 1, "uploads": 2}
+    if name == "pixmix_rounds":
+        rounds, is_aug = args["rounds"], args["partner_is_aug"]
+        active = np.arange(is_aug.shape[1]) < rounds[:, None]
+        images_read = rounds.size + (active & is_aug).sum() + np.any(active & ~is_aug, axis=1).sum()
+        return {"read": float(images_read) * px, "write": rounds.size * px * 4, "copy": 0.0, "launches": 1,
+                "uploads": 3}
+    if name == "ipmix_patch":
+        box = args["box"]
+        n = box.shape[0]
+        touched = float((box[:, 2] * box[:, 3]).sum()) * 3
+        copy = 0.0 if args.get("inplace") else 2 * n * px
+        return {"read": 2 * touched, "write": touched, "copy": copy,
+                "launches": int(touched > 0) + int(copy > 0), "uploads": 2 * int(touched > 0)}
+    if name == "dynamic_mix":
+        n = args["m1"].shape[0]
+        return {"read": 2 * n * px, "write": 4 * n * px, "copy": 0.0, "launches": 1, "uploads": 1}
+    raise KeyError(name)
