@@ -74,6 +74,8 @@ _SPECS = [
 OPS: dict[str, OpSpec] = {s.name: s for s in _SPECS}
 OP_NAMES: tuple[str, ...] = tuple(s.name for s in _SPECS)
 OP_IDS: dict[str, int] = {s.name: s.op_id for s in _SPECS}
+assert [s.op_id for s in _SPECS] == list(range(len(_SPECS))), "op ids must be 0..N-1 in order"
+OP_FAMILIES = np.array([s.family for s in _SPECS])  # indexed by op id
 
 # Named op lists of the papers' code.
 AUGMIX_OPS: tuple[str, ...] = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops import OP_IDS, OPS
+from ..ops import OP_FAMILIES, OP_IDS
 from .params import (PIL_PRECISION_BITS, affine_coefficients, downscale_size, pil_bilinear_coefficients,
                      pil_vertical_first)
 
@@ -20,7 +20,7 @@ _ID = OP_IDS
 def apply_ops(images: np.ndarray, ids: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Apply op ``ids[i]`` with ``values[i]`` to ``images[i]`` (validated NHWC uint8)."""
     out = np.empty_like(images)
-    families = np.array([OPS_BY_ID_FAMILY[i] for i in ids]) if ids.size else np.array([], dtype=object)
+    families = OP_FAMILIES[ids]
     for family, run in _FAMILY_RUNNERS.items():
         idx = np.nonzero(families == family)[0]
         if idx.size:
@@ -266,7 +266,6 @@ def _run_resample(images, ids, values):
     return out
 
 
-OPS_BY_ID_FAMILY = tuple(spec.family for spec in sorted(OPS.values(), key=lambda s: s.op_id))
 _FAMILY_RUNNERS = {
     "lut": _run_lut,
     "blend": _run_blend,

@@ -20,14 +20,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _arrays
-from ..ops import OP_IDS, OPS
+from ..ops import OP_FAMILIES, OP_IDS
 from .launch import get_kernel
 from .params import affine_coefficients, pil_bilinear_coefficients, pil_vertical_first
 
 BLOCK = 256
 _MAX_BLOCKS_PER_SAMPLE = 64
 _ID = OP_IDS
-_FAMILY = np.array([s.family for s in sorted(OPS.values(), key=lambda s: s.op_id)])
+_FAMILY = OP_FAMILIES
 _HIST_OPS = np.array([_ID["autocontrast"], _ID["equalize"], _ID["contrast"]], dtype=np.int32)
 _DOWNSCALE = _ID["downscale"]
 
