@@ -21,8 +21,10 @@ def apply_ops(images: np.ndarray, ids: np.ndarray, values: np.ndarray) -> np.nda
     """Apply op ``ids[i]`` with ``values[i]`` to ``images[i]`` (validated NHWC uint8)."""
     out = np.empty_like(images)
     families = OP_FAMILIES[ids]
+    identity = ids == _ID["identity"]  # a plain copy, no LUT pass
+    out[identity] = images[identity]
     for family, run in _FAMILY_RUNNERS.items():
-        idx = np.nonzero(families == family)[0]
+        idx = np.nonzero((families == family) & ~identity)[0]
         if idx.size:
             out[idx] = run(images[idx], ids[idx], values[idx])
     return out
@@ -96,9 +98,13 @@ def point_luts(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def apply_luts(images: np.ndarray, luts: np.ndarray) -> np.ndarray:
-    """out[i, y, x, c] = luts[i, c, images[i, y, x, c]]."""
-    n = images.shape[0]
-    return luts[np.arange(n)[:, None, None, None], np.arange(3), images]
+    """out[i, y, x, c] = luts[i, c, images[i, y, x, c]] (np.take per sample and channel:
+    several times faster than one broadcast fancy index over the batch)."""
+    out = np.empty_like(images)
+    for i in range(images.shape[0]):
+        for c in range(3):
+            out[i, ..., c] = np.take(luts[i, c], images[i, ..., c])
+    return out
 
 
 def _run_lut(images, ids, values):
@@ -172,7 +178,11 @@ def _run_blend(images, ids, values):
 # ---------------------------------------------------------------- affine ops (bilinear)
 
 def affine_warp(images: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
-    """Pillow's Image.transform(AFFINE, BILINEAR) with per-sample (n, 6) output->input maps."""
+    """Pillow's Image.transform(AFFINE, BILINEAR) with per-sample (n, 6) output->input maps.
+
+    Interpolation steps whose fractions are all zero (integer translations, the
+    untouched axis of a shear) are skipped: a + (b - a) * 0 == a exactly.
+    """
     n, h, w, _ = images.shape
     X = np.arange(w, dtype=np.float64) + 0.5
     Y = np.arange(h, dtype=np.float64) + 0.5
@@ -186,17 +196,23 @@ def affine_warp(images: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
     y0 = np.floor(v)
     fx = (u - x0)[..., None]
     fy = (v - y0)[..., None]
-    x0i = np.clip(x0, 0, w - 1).astype(np.intp)
-    x1i = np.clip(x0 + 1, 0, w - 1).astype(np.intp)
-    y0i = np.clip(y0, 0, h - 1).astype(np.intp)
-    y1i = np.clip(y0 + 1, 0, h - 1).astype(np.intp)
-    b = np.arange(n)[:, None, None]
-    src = images.astype(np.float64)
-    p00, p01 = src[b, y0i, x0i], src[b, y0i, x1i]
-    p10, p11 = src[b, y1i, x0i], src[b, y1i, x1i]
-    top = p00 + (p01 - p00) * fx
-    bottom = p10 + (p11 - p10) * fx
-    val = top + (bottom - top) * fy
+    # Gather from the flat (n*h*w, 3) image by one linear index per pixel.
+    first = (np.arange(n) * (h * w))[:, None, None]
+    row0 = first + np.clip(y0, 0, h - 1).astype(np.intp) * w
+    col0 = np.clip(x0, 0, w - 1).astype(np.intp)
+    col1 = np.clip(x0 + 1, 0, w - 1).astype(np.intp)
+    flat = images.reshape(-1, 3)
+
+    def along_x(row):
+        left = flat[row + col0].astype(np.float64)
+        if not fx.any():
+            return left
+        return left + (flat[row + col1].astype(np.float64) - left) * fx
+
+    val = along_x(row0)
+    if fy.any():
+        row1 = first + np.clip(y0 + 1, 0, h - 1).astype(np.intp) * w
+        val = val + (along_x(row1) - val) * fy
     return np.where(inside[..., None], np.trunc(val), 0).astype(np.uint8)
 
 
