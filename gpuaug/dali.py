@@ -39,7 +39,6 @@ class _Augment:
     def __init__(self, method: Method, mixing, n_views: int, seed: int, shard_id: int, gpu: bool):
         self.method, self.mixing, self.n_views, self.gpu = method, mixing, n_views, gpu
         self.rng = stream_rng(seed, shard_id)
-        self.batches = 0
 
     def __call__(self, images, pool=None):
         from .executors.backend import get_backend
@@ -67,7 +66,6 @@ class _Augment:
                 for _ in range(self.n_views)]
         if self.n_views == 2:
             outs.insert(0, to_float(backend, x))
-        self.batches += 1
         outs = [list(xp.ascontiguousarray(o)) for o in outs]
         return tuple(outs) if len(outs) > 1 else outs[0]
 
