@@ -89,7 +89,7 @@ def _write_preview(path: Path, images, labels, classes, jsd: bool, method_name: 
     count = min(8, views[0].shape[0])
     host = [(denormalise(v[:count]).cpu().numpy() * 255).round().astype(np.uint8) for v in views]
     tiles = [[h[i] for h in host] for i in range(count)]
-    cols = ["clean", "aug 1", "aug 2"] if jsd else [method_name]
+    cols = ["clean"] + [f"aug {i}" for i in range(1, len(views))] if jsd else [method_name]
     rows = [f"{i}: {classes[int(labels[i])]}"[:16] for i in range(count)]
     path.parent.mkdir(parents=True, exist_ok=True)
     grid(tiles, rows, cols).save(path)
@@ -266,7 +266,7 @@ def _train(cfg, d, out: Path, log) -> dict:
                     else:
                         logits = net(x)
                 if cfg.jsd:
-                    loss, parts = jsd_loss(logits, targets, jsd_lambda, cfg.label_smoothing)
+                    loss, parts = jsd_loss(logits, targets, jsd_lambda, cfg.label_smoothing, views=len(images) - 1)
                 else:
                     loss = cross_entropy(logits, targets, cfg.label_smoothing)
                     parts = {"ce": loss.detach(), "js": torch.zeros((), device=d.device)}
