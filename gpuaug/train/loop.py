@@ -100,6 +100,12 @@ def _make_mixing(cfg, device):
 
     size = max(cfg.image_size, int(cfg.image_size * 256 / 224)) if cfg.image_size > 64 else cfg.image_size + 4
     where = "cuda" if device.type == "cuda" and cfg.loader_kind == "dali" else "cpu"
+    if cfg.mixing and str(cfg.mixing).endswith(".npy"):  # PixMix's 300K Random Images array
+        mixing = MixingSet.from_npy(cfg.mixing, transform="pad_crop_flip", device=where)
+        if mixing.side < cfg.image_size:
+            raise SystemExit(f"error: the pictures of {cfg.mixing} are {mixing.side}x{mixing.side}, smaller "
+                             f"than --image-size {cfg.image_size} (the 300K Random Images array is for CIFAR, 32)")
+        return mixing
     if cfg.mixing:
         return MixingSet.from_folder(cfg.mixing, resize=size, device=where)
     return MixingSet.fractals(cfg.fractals, size=size, seed=cfg.seed, device=where)
