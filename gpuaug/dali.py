@@ -36,8 +36,9 @@ def stream_rng(seed: int, shard_id: int = 0) -> np.random.Generator:
 class _Augment:
     """The batch callable behind a node (state: its Generator, advanced per batch)."""
 
-    def __init__(self, method: Method, mixing, n_views: int, seed: int, shard_id: int, gpu: bool):
-        self.method, self.mixing, self.n_views, self.gpu = method, mixing, n_views, gpu
+    def __init__(self, method: Method, mixing, views: bool, seed: int, shard_id: int, gpu: bool):
+        self.method, self.mixing, self.views, self.gpu = method, mixing, views, gpu
+        self.n_views = method.jsd_views if views else 1
         self.rng = stream_rng(seed, shard_id)
 
     def __call__(self, images, pool=None):
@@ -64,7 +65,7 @@ class _Augment:
                 pictures = source.gather(source.sample(n, self.rng), backend)
         outs = [self.method.execute(self.method.plan(n, h, w, self.rng), x, pictures, backend)
                 for _ in range(self.n_views)]
-        if self.n_views == 2:
+        if self.views:
             outs.insert(0, to_float(backend, x))
         outs = [list(xp.ascontiguousarray(o)) for o in outs]
         return tuple(outs) if len(outs) > 1 else outs[0]
@@ -88,7 +89,7 @@ def augment(images, method: Method, mixing=None, views: bool = False, seed: int 
     ``mixing``: a :class:`gpuaug.mixing.MixingSet` (on the pipeline's device: a CUDA set
     for a GPU node, a host set for a CPU node) or a DataNode of uint8 pictures of the
     images' size (e.g. a second reader; one drawn per image). ``views=True`` returns
-    (clean, aug1, aug2) for JSD training.
+    (clean, aug1, aug2) for JSD training ((clean, aug) for a method with ``jsd_views=1``).
     """
     from nvidia.dali import fn
     from nvidia.dali.data_node import DataNode
@@ -104,8 +105,8 @@ def augment(images, method: Method, mixing=None, views: bool = False, seed: int 
     if mixing is not None and not node_input:
         _check_set_device(mixing, gpu)
     seed = _pipeline_seed() if seed is None else int(seed)
-    n_out = 3 if views else 1
-    fun = _Augment(method, None if node_input else mixing, 2 if views else 1, seed, shard_id, gpu)
+    n_out = 1 + method.jsd_views if views else 1
+    fun = _Augment(method, None if node_input else mixing, views, seed, shard_id, gpu)
     inputs = [images] + ([mixing.gpu() if gpu and mixing.device != "gpu" else mixing] if node_input else [])
     out = fn.python_function(*inputs, function=fun, num_outputs=n_out, batch_processing=True,
                              device="gpu" if gpu else "cpu", output_layouts=["HWC"] * n_out)

@@ -204,7 +204,7 @@ class DaliLoader:
         from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
 
         sizes = self._sizes()
-        n_images = 3 if self.jsd else 1
+        n_images = 1 + self.augment.jsd_views if self.jsd else 1
         names = [f"images{i}" for i in range(n_images)] + ["labels"]
         pipe = self._pipeline(epoch)
         it = DALIGenericIterator(pipe, names, reader_name="reader", auto_reset=False,
@@ -254,7 +254,8 @@ class ImageFolderLoader(DaliLoader):
     """``torchvision.datasets.ImageFolder`` + ``DataLoader`` in one, decoded and augmented
     by DALI: ``for images, labels in ImageFolderLoader(root, 256, augment=gpuaug.AugMix())``.
 
-    ``augment``: a gpuaug method or None; ``jsd=True`` yields ((clean, aug1, aug2), labels);
+    ``augment``: a gpuaug method or None; ``jsd=True`` yields ((clean, aug1, aug2), labels)
+    (``(clean, aug)`` for a method with ``jsd_views=1``);
     ``mixing``: a MixingSet or a folder (PixMix, IPMix); ``image_size`` 224 (ImageNet
     recipe) or <= 64 (CIFAR recipe, or say ``cifar=``); ``device`` "cuda" | "cuda:N" |
     "cpu"; ``dtype`` float16 | bfloat16 | float32; ``validate`` header | decode | none.

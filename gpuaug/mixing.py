@@ -13,6 +13,12 @@ is ``resize`` with Pillow's BILINEAR filter (torchvision's ``Resize(256)`` on PI
 which the papers apply before a random 224 crop; use ``resize=36`` for a 32 crop on
 CIFAR), then centre-cropped to ``resize x resize`` so the set stacks densely. The papers
 crop from the whole resized rectangle; a centre square loses the long side's margins.
+
+Transform ``"pad_crop_flip"`` (:meth:`MixingSet.from_npy`, PixMix's 300K Random Images
+mode): each draw crops from the picture zero-padded by 4 pixels on every side and mirrors
+the crop left-right with probability 1/2 -- the official CIFAR code's
+``RandomCrop(32, padding=4)`` then ``RandomHorizontalFlip()`` on that array. The offsets
+and flips are drawn in the plan and applied by the same gather on every backend.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ IMAGE_SUFFIXES = frozenset({
     ".pbm", ".pnm", ".tga", ".jfif",
 })
 SKIP_REASONS = ("not an image", "unreadable", "too small")
+TRANSFORMS = (None, "pad_crop_flip")
+PAD = 4  # "pad_crop_flip": zero padding per side (RandomCrop(32, padding=4))
 
 
 def resize_short_side(img, size: int):
@@ -83,6 +91,29 @@ def _place(array: np.ndarray, device: str):
     raise ValueError(f"device must be 'cpu', 'pinned', 'cuda' or 'cuda:N', got {device!r}")
 
 
+def _crop_index(index, top, left, h: int, w: int, pad: int, flip, side: int):
+    """Fancy-index arrays for the planned crops and, with padding, the (n, h, w) bool mask
+    of crop pixels that fall in the zero border (None without padding). Crops start at
+    (top, left) in padded coordinates; a flipped crop reads its columns right to left."""
+    rows = top[:, None] - pad + np.arange(h)  # (n, h)
+    steps = np.arange(w)
+    if flip is not None:
+        steps = np.where(np.asarray(flip, dtype=bool)[:, None], w - 1 - steps, steps)
+    cols = left[:, None] - pad + steps  # (n, w)
+    outside = None
+    if pad:
+        outside = (((rows < 0) | (rows >= side))[:, :, None] | ((cols < 0) | (cols >= side))[:, None, :])
+        rows, cols = np.clip(rows, 0, side - 1), np.clip(cols, 0, side - 1)
+    return (index[:, None, None], rows[:, :, None], cols[:, None, :]), outside
+
+
+def _blank(crops, outside):
+    """Zero the padding pixels of gathered crops (in place; ``outside`` on their device)."""
+    if outside is not None:
+        crops[outside] = 0
+    return crops
+
+
 class MixingSet:
     """N mixing pictures of side ``side`` as one dense uint8 NHWC array.
 
@@ -99,17 +130,46 @@ class MixingSet:
         self.images = images
         self.skipped = {r: list(v) for r, v in (skipped or {}).items()}
         self.source = source
+        self.transform = None  # per-draw transform: None or "pad_crop_flip" (with_transform)
 
     # ------------------------------------------------------------ constructors
 
     @classmethod
-    def from_array(cls, images, device: str | None = None) -> "MixingSet":
-        """Wrap a (N, S, S, 3) uint8 array or tensor; ``device`` moves a numpy array."""
+    def from_array(cls, images, device: str | None = None, transform: str | None = None) -> "MixingSet":
+        """Wrap a (N, S, S, 3) uint8 array or tensor; ``device`` moves a numpy array;
+        ``transform``: None (plain crops) or "pad_crop_flip" (see the module notes)."""
         if isinstance(images, np.ndarray):
             images = _place(np.ascontiguousarray(images), device or "cpu")
         elif device is not None:
             raise ValueError("device= only applies to numpy input; move tensors yourself")
-        return cls(images)
+        return cls(images).with_transform(transform)
+
+    @classmethod
+    def from_npy(cls, path, transform: str | None = "pad_crop_flip", device: str = "cpu") -> "MixingSet":
+        """Load a (N, S, S, 3) uint8 ``.npy`` array, e.g. PixMix's ``300K_random_images.npy``
+        (N = 300,000, S = 32), with its official per-draw treatment ``"pad_crop_flip"``
+        by default (``transform=None`` for plain crops)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"mixing array {str(path)!r} does not exist")
+        try:
+            images = np.load(path, allow_pickle=False)
+        except ValueError as err:
+            raise ValueError(f"mixing array {str(path)!r} is not a plain .npy array: {err}") from None
+        if not isinstance(images, np.ndarray):
+            raise ValueError(f"mixing array {str(path)!r} must be one .npy array, not an .npz archive")
+        try:
+            mixing = cls(_place(np.ascontiguousarray(images), device), source=str(path))
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"mixing array {str(path)!r}: {err}") from None
+        return mixing.with_transform(transform)
+
+    def with_transform(self, transform: str | None) -> "MixingSet":
+        """Set the per-draw transform (None or "pad_crop_flip") in place; returns self."""
+        if transform not in TRANSFORMS:
+            raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
+        self.transform = transform
+        return self
 
     @classmethod
     def from_folder(cls, path, resize: int = 256, device: str = "cpu",
@@ -203,24 +263,35 @@ class MixingSet:
 
     def __repr__(self) -> str:
         skipped = sum(len(v) for v in self.skipped.values())
+        transform = f", transform {self.transform}" if self.transform else ""
         return (f"MixingSet({len(self)} pictures of {self.side}x{self.side} on {self.device}, "
-                f"from {self.source}, {skipped} files skipped)")
+                f"from {self.source}, {skipped} files skipped{transform})")
 
     def sample_plan(self, n: int, rng: np.random.Generator, out_h: int | None = None,
                     out_w: int | None = None) -> dict:
         """Pick ``n`` pictures (uniform, with replacement) and a uniform random
         ``out_h x out_w`` crop of each: dict of int64 arrays ``index``, ``top``, ``left``
-        (plus the ints ``height``, ``width``). Default crop: the whole picture."""
+        (plus the ints ``height``, ``width``). Default crop: the whole picture.
+
+        With ``transform="pad_crop_flip"`` the crop is taken from the picture zero-padded
+        by ``pad`` = 4 per side (``top``/``left`` in padded coordinates) and the plan adds
+        a bool array ``flip`` (mirror the crop left-right, p = 1/2) and the int ``pad``."""
+        pad = PAD if self.transform == "pad_crop_flip" else 0
+        span = self.side + 2 * pad
         out_h = self.side if out_h is None else int(out_h)
         out_w = out_h if out_w is None else int(out_w)
-        if not (1 <= out_h <= self.side and 1 <= out_w <= self.side):
-            raise ValueError(f"crop {out_h}x{out_w} does not fit pictures of side {self.side}")
-        return dict(
+        if not (1 <= out_h <= span and 1 <= out_w <= span):
+            raise ValueError(f"crop {out_h}x{out_w} does not fit pictures of side {self.side}"
+                             + (f" padded by {pad}" if pad else ""))
+        plan = dict(
             index=rng.integers(0, len(self), n),
-            top=rng.integers(0, self.side - out_h + 1, n),
-            left=rng.integers(0, self.side - out_w + 1, n),
+            top=rng.integers(0, span - out_h + 1, n),
+            left=rng.integers(0, span - out_w + 1, n),
             height=out_h, width=out_w,
         )
+        if pad:
+            plan.update(flip=rng.random(n) < 0.5, pad=pad)
+        return plan
 
     def gather(self, plan: dict, backend: str | None = None):
         """The planned crops as one (n, height, width, 3) uint8 batch, in one indexing
@@ -233,23 +304,24 @@ class MixingSet:
         """
         index, top, left = (np.asarray(plan[k], dtype=np.int64) for k in ("index", "top", "left"))
         h, w = int(plan["height"]), int(plan["width"])
+        pad = int(plan.get("pad", 0))
         n = index.shape[0]
         if not (index.shape == top.shape == left.shape == (n,)):
             raise ValueError("plan index, top and left must be 1-d arrays of the same length")
+        span = self.side + 2 * pad
         if n and (index.min() < 0 or index.max() >= len(self) or top.min() < 0
-                  or left.min() < 0 or top.max() + h > self.side or left.max() + w > self.side):
+                  or left.min() < 0 or top.max() + h > span or left.max() + w > span):
             raise ValueError(f"plan out of range for {len(self)} pictures of side {self.side}")
-        rows = top[:, None] + np.arange(h)  # (n, h)
-        cols = left[:, None] + np.arange(w)  # (n, w)
-        idx = (index[:, None, None], rows[:, :, None], cols[:, None, :])
+        idx, outside = _crop_index(index, top, left, h, w, pad, plan.get("flip"), self.side)
         on_cuda = not isinstance(self.images, np.ndarray) and self.images.is_cuda
         if backend is None:
             if isinstance(self.images, np.ndarray):
-                return self.images[idx]
+                return _blank(self.images[idx], outside)
             import torch
 
             dev = self.images.device
-            return self.images[tuple(torch.from_numpy(np.ascontiguousarray(a)).to(dev) for a in idx)]
+            out = self.images[tuple(torch.from_numpy(np.ascontiguousarray(a)).to(dev) for a in idx)]
+            return _blank(out, None if outside is None else torch.from_numpy(outside).to(dev))
         if backend not in ("cpu", "emulated", "cuda"):
             raise ValueError(f"backend must be None, 'cpu', 'emulated' or 'cuda', got {backend!r}")
         if on_cuda:
@@ -261,9 +333,10 @@ class MixingSet:
 
             images = to_cupy(self.images)
             with cupy.cuda.Device(images.device.id):
-                return images[tuple(cupy.asarray(a) for a in idx)]
+                out = images[tuple(cupy.asarray(a) for a in idx)]
+                return _blank(out, None if outside is None else cupy.asarray(outside))
         host = self.images if isinstance(self.images, np.ndarray) else self.images.numpy()
-        out = host[idx]
+        out = _blank(host[idx], outside)
         if backend == "cuda":
             import cupy
 

@@ -193,7 +193,8 @@ class Augment(_BatchModule):
             uint8 NHWC pool of the images' size on their device).
         seed: None, an int (plus the distributed rank) or a numpy Generator; see the
             module notes.
-        views: return ``(clean, aug1, aug2)`` for a JSD loss instead of one batch.
+        views: return ``(clean, aug1, aug2)`` for a JSD loss instead of one batch
+            (``(clean, aug)`` for a method with ``jsd_views=1``).
         normalize: subtract ``mean`` and divide by ``std`` (per channel, [0, 1] scale).
         dtype: the output dtype (the work is done in float32, then cast).
         layout: "auto" (NCHW when dim 1 is 3, NHWC when dim 3 is 3; both: an error asking

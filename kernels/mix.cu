@@ -149,12 +149,12 @@ extern "C" __global__ void gpuaug_ipmix_patch(
 // m1 (N,): out = clip(m1 x1 + m2 x2 + m1 m2 (x1 - x2)), m2 = 1 - m1.
 extern "C" __global__ void gpuaug_dynamic_mix(
     const unsigned char* __restrict__ x1, const unsigned char* __restrict__ x2,
-    const float* __restrict__ m1, long long n_elems, float* __restrict__ out)
+    const float* __restrict__ m1, const float* __restrict__ m2, long long n_elems, float* __restrict__ out)
 {
     const int s = blockIdx.y;
     const long long base = (long long)s * n_elems;
     const float a = m1[s];
-    const float b = __fsub_rn(1.0f, a);
+    const float b = m2[s];
     const float ab = __fmul_rn(a, b);
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < n_elems; e += stride) {

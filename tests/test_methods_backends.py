@@ -23,6 +23,7 @@ def methods():
         "pixmix": gpuaug.PixMix(),
         "ipmix": gpuaug.IPMix(all_ops=True, patch_sizes=(4, 8, 16, 32)),
         "dynamic-mixup": gpuaug.DynamicMixup(downscale=True, severity=6),
+        "dynamic-mixup-independent-m2": gpuaug.DynamicMixup(independent_m2=True),
         "noisymix": gpuaug.NoisyMix(),
         "cutout": gpuaug.Cutout(8),
     }

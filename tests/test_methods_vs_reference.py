@@ -117,6 +117,8 @@ CASES = {
     "pixmix-all-ops": (gpuaug.PixMix(all_ops=True, beta=4), pixmix_ops, reference.pixmix,
                        {"all_ops": True, "beta": 4}),
     "dynamic-mixup": (gpuaug.DynamicMixup(), chain_ops, reference.dynamic_mixup, {}),
+    "dynamic-mixup-independent-m2": (gpuaug.DynamicMixup(independent_m2=True), chain_ops,
+                                     reference.dynamic_mixup, {"independent_m2": True}),
 }
 if hasattr(gpuaug, "IPMix"):
     CASES["ipmix"] = (gpuaug.IPMix(), ipmix_ops, reference.ipmix, {})
@@ -152,6 +154,10 @@ MUTANTS = {
     "pixmix-wrong-rounds": ("pixmix", lambda m: replace(m, k=2)),
     "pixmix-no-clip": ("pixmix", "no-clip"),
     "dynamic-mixup-wrong-alpha": ("dynamic-mixup", lambda m: replace(m, alpha=0.2)),
+    "dynamic-mixup-m2-independent-when-complementary": ("dynamic-mixup",
+                                                         lambda m: replace(m, independent_m2=True)),
+    "dynamic-mixup-m2-complementary-when-independent": ("dynamic-mixup-independent-m2",
+                                                         lambda m: replace(m, independent_m2=False)),
 }
 if hasattr(gpuaug, "IPMix"):
     MUTANTS["ipmix-wrong-t"] = ("ipmix", lambda m: replace(m, t=1))

@@ -96,6 +96,10 @@ def dynamic_cases(rng):
         m1 = rng.uniform(size=n).astype(np.float32)
         m1[0], m1[-1] = 0, 1
         yield {"x1": images(rng, n, h, w), "x2": images(rng, n, h, w), "m1": m1}
+        # independent m2 (coefficients sum to m1 + m2, up to 2: the clip is exercised)
+        m2 = rng.uniform(size=n).astype(np.float32)
+        m2[0] = 1
+        yield {"x1": images(rng, n, h, w), "x2": images(rng, n, h, w), "m1": m1, "m2": m2}
 
 
 CASES = {"weighted_mix": weighted_cases, "pixmix_rounds": pixmix_cases,

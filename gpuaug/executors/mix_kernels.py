@@ -92,14 +92,15 @@ def ipmix_patch(backend, chain, picture, augmented, partner_is_picture, box, op,
     return chain
 
 
-def dynamic_mix(backend, x1, x2, m1):
+def dynamic_mix(backend, x1, x2, m1, m2):
     xp = _xp(backend)
     n, h, w, _ = x1.shape
     out = xp.empty(x1.shape, dtype=np.float32)
     if n == 0:
         return out
     n_elems = h * w * 3
-    _kernel("gpuaug_dynamic_mix", backend)((_blocks(n_elems), n), BLOCK, (x1, x2, xp.asarray(m1), n_elems, out))
+    dev = _pack(xp, {"m1": m1, "m2": m2}, np.float32)
+    _kernel("gpuaug_dynamic_mix", backend)((_blocks(n_elems), n), BLOCK, (x1, x2, dev["m1"], dev["m2"], n_elems, out))
     return out
 
 

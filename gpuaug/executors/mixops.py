@@ -129,10 +129,10 @@ def _ipmix_patch_xp(xp, chain, picture, augmented, partner_is_picture, box, op, 
     return out
 
 
-def _dynamic_mix_xp(xp, x1, x2, m1):
+def _dynamic_mix_xp(xp, x1, x2, m1, m2):
     u, v = unit(xp, x1), unit(xp, x2)
     a = per_sample(xp, m1)
-    b = 1 - a
+    b = per_sample(xp, m2)
     return xp.clip(a * u + b * v + a * b * (u - v), 0, 1)
 
 
@@ -257,11 +257,14 @@ def ipmix_patch(backend, chain, picture, augmented, partner_is_picture, box, op,
     return _dispatch(backend, "ipmix_patch", args, _ipmix_patch_xp)
 
 
-def dynamic_mix(backend, x1, x2, m1):
-    """Dynamic Mixup: clip(m1 x1 + m2 x2 + m1 m2 (x1 - x2), 0, 1) on x/255, m2 = 1 - m1."""
+def dynamic_mix(backend, x1, x2, m1, m2=None):
+    """Dynamic Mixup: clip(m1 x1 + m2 x2 + m1 m2 (x1 - x2), 0, 1) on x/255; ``m1``, ``m2``
+    (N,) float32, m2 = 1 - m1 (float32) when None."""
     xp = _xp_for_checks(backend)
     if xp is not None:
         _check_batch(xp, "x1", x1)
         _check_batch(xp, "x2", x2, x1.shape)
-    args = {"x1": x1, "x2": x2, "m1": _host("m1", m1, (x1.shape[0],), np.float32)}
+    m1 = _host("m1", m1, (x1.shape[0],), np.float32)
+    m2 = np.float32(1) - m1 if m2 is None else _host("m2", m2, (x1.shape[0],), np.float32)
+    args = {"x1": x1, "x2": x2, "m1": m1, "m2": m2}
     return _dispatch(backend, "dynamic_mix", args, _dynamic_mix_xp)

@@ -66,6 +66,8 @@ class Method:
     """Base class: subclasses define ``plan`` and ``execute`` (and ``needs_mixing``)."""
 
     needs_mixing = False
+    #: augmented views ``views()`` returns after the clean one (2: AugMix's JSD triple).
+    jsd_views = 2
 
     # -- to implement --------------------------------------------------------------
     def plan(self, n: int, height: int, width: int, rng: np.random.Generator):
@@ -79,18 +81,19 @@ class Method:
     # -- public API ------------------------------------------------------------------
     def __call__(self, images, mixing=None, seed=None, executor: str = "auto"):
         """Augment an NHWC uint8 batch; float32 NHWC in [0, 1] of the same kind and device."""
-        return self._run(images, mixing, seed, executor, n_views=1)[0]
+        return self._run(images, mixing, seed, executor, views=False)[0]
 
     def views(self, images, mixing=None, seed=None, executor: str = "auto"):
-        """(clean, aug1, aug2) for JSD training: independent plans, the same mixing pictures."""
-        return tuple(self._run(images, mixing, seed, executor, n_views=2))
+        """(clean, aug1, ..., aug_k) for JSD training, k = ``jsd_views`` (2 unless the method
+        says otherwise): independent plans, the same mixing pictures."""
+        return tuple(self._run(images, mixing, seed, executor, views=True))
 
     def config(self) -> dict:
         """The method's settings as a plain dict (for logs and recipes)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     # -- machinery -------------------------------------------------------------------
-    def _run(self, images, mixing, seed, executor, n_views):
+    def _run(self, images, mixing, seed, executor, views):
         kind = _arrays.check_image_batch(images)
         backend = select_backend(executor, kind)
         rng = as_generator(seed)
@@ -109,8 +112,8 @@ class Method:
             if source is not None:
                 pictures = source.gather(source.sample(n, rng), backend)
             outs = [self.execute(self.plan(n, height, width, rng), x, pictures, backend)
-                    for _ in range(n_views)]
-            if n_views == 2:
+                    for _ in range(self.jsd_views if views else 1)]
+            if views:
                 outs.insert(0, to_float(backend, x))
             return [self._give_back(o, kind, backend) for o in outs]
 

@@ -32,12 +32,13 @@ __all__ = [
 ]
 
 
-def views(fn, image, *args, rng: np.random.Generator, **kw):
+def views(fn, image, *args, rng: np.random.Generator, jsd_views: int = 2, **kw):
     """(clean, aug1, aug2) for JSD training: clean = image as float32 [0, 1]; aug1 and aug2
     are two calls of ``fn(image, *args, rng=rng, **kw)`` drawing one after the other from
     ``rng`` (independent randomness) but with the same ``args`` -- so PixMix/IPMix views
-    share one mixing picture, as the IPMix/PixMix dataset wrappers do."""
+    share one mixing picture, as the IPMix/PixMix dataset wrappers do. ``jsd_views=1``:
+    (clean, aug), Dynamic Mixup's single-sample JSD."""
+    if jsd_views not in (1, 2):
+        raise ValueError(f"jsd_views must be 1 or 2, got {jsd_views!r}")
     clean = to_float(ops.as_pil(image))
-    aug1 = fn(image, *args, rng=rng, **kw)
-    aug2 = fn(image, *args, rng=rng, **kw)
-    return clean, aug1, aug2
+    return (clean, *(fn(image, *args, rng=rng, **kw) for _ in range(jsd_views)))

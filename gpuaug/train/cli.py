@@ -42,7 +42,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, help="loader worker processes / DALI threads (default: CPU count, <= 8)")
     g.add_argument("--image-size", type=int, help="training crop side (224; CIFAR 32; shapes 64)")
     g.add_argument("--crop", choices=("auto", "rrc", "pad"), help="rrc: random resized crop; pad: CIFAR pad-4 crop")
-    g.add_argument("--mixing", help="folder of mixing pictures for PixMix/IPMix (default: procedural fractals)")
+    g.add_argument("--mixing", help="folder of mixing pictures for PixMix/IPMix, or a (N, S, S, 3) uint8 .npy such "
+                   "as PixMix's 300K_random_images.npy (pad-4 crop + flip per draw) (default: procedural fractals)")
     g.add_argument("--fractals", type=int, help="number of procedural fractals when --mixing is not given")
     g = p.add_argument_group("method")
     g.add_argument("--recipe", help="a pipelines/*.toml recipe (paper settings)")

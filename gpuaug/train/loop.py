@@ -89,7 +89,7 @@ def _write_preview(path: Path, images, labels, classes, jsd: bool, method_name: 
     count = min(8, views[0].shape[0])
     host = [(denormalise(v[:count]).cpu().numpy() * 255).round().astype(np.uint8) for v in views]
     tiles = [[h[i] for h in host] for i in range(count)]
-    cols = ["clean", "aug 1", "aug 2"] if jsd else [method_name]
+    cols = ["clean"] + [f"aug {i}" for i in range(1, len(views))] if jsd else [method_name]
     rows = [f"{i}: {classes[int(labels[i])]}"[:16] for i in range(count)]
     path.parent.mkdir(parents=True, exist_ok=True)
     grid(tiles, rows, cols).save(path)
@@ -100,6 +100,12 @@ def _make_mixing(cfg, device):
 
     size = max(cfg.image_size, int(cfg.image_size * 256 / 224)) if cfg.image_size > 64 else cfg.image_size + 4
     where = "cuda" if device.type == "cuda" and cfg.loader_kind == "dali" else "cpu"
+    if cfg.mixing and str(cfg.mixing).endswith(".npy"):  # PixMix's 300K Random Images array
+        mixing = MixingSet.from_npy(cfg.mixing, transform="pad_crop_flip", device=where)
+        if mixing.side < cfg.image_size:
+            raise SystemExit(f"error: the pictures of {cfg.mixing} are {mixing.side}x{mixing.side}, smaller "
+                             f"than --image-size {cfg.image_size} (the 300K Random Images array is for CIFAR, 32)")
+        return mixing
     if cfg.mixing:
         return MixingSet.from_folder(cfg.mixing, resize=size, device=where)
     return MixingSet.fractals(cfg.fractals, size=size, seed=cfg.seed, device=where)
@@ -266,7 +272,7 @@ def _train(cfg, d, out: Path, log) -> dict:
                     else:
                         logits = net(x)
                 if cfg.jsd:
-                    loss, parts = jsd_loss(logits, targets, jsd_lambda, cfg.label_smoothing)
+                    loss, parts = jsd_loss(logits, targets, jsd_lambda, cfg.label_smoothing, views=len(images) - 1)
                 else:
                     loss = cross_entropy(logits, targets, cfg.label_smoothing)
                     parts = {"ce": loss.detach(), "js": torch.zeros((), device=d.device)}

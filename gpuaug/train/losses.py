@@ -8,7 +8,9 @@ used by AugMix, IPMix, Dynamic Mixup and NoisyMix:
     JS = 1/3 * (KL(p_clean || M) + KL(p_aug1 || M) + KL(p_aug2 || M))
 
 with KL averaged over the batch and lambda = 12 by default. As in the official code, M is
-clamped to [1e-7, 1] before its log.
+clamped to [1e-7, 1] before its log. With one augmented view (Dynamic Mixup's "JSD with
+a single sample" ablation, papers/002 Table 5) the same formula runs over the two
+distributions: M = (p_clean + p_aug) / 2, JS = 1/2 (KL(p_clean || M) + KL(p_aug || M)).
 
 Mixed targets (Mixup, CutMix, NoisyMix's feature mixup) are soft (N, C) target vectors
 lam * onehot(y) + (1 - lam) * onehot(y[perm]); soft-target CE is -sum_c t_c log p_c, which
@@ -47,15 +49,19 @@ def js_divergence(*logits: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
 
 
 def jsd_loss(logits: torch.Tensor, targets: torch.Tensor, jsd_lambda: float = DEFAULT_JSD_LAMBDA,
-             label_smoothing: float = 0.0) -> tuple[torch.Tensor, dict]:
-    """``logits``: the model's output on cat(clean, aug1, aug2) (3N rows); ``targets``: the
-    N clean targets (integer or soft). CE on the clean split + lambda * JS of the three
-    splits. Returns (loss, parts) with parts = {"ce": ..., "js": ...} detached."""
-    if logits.shape[0] % 3:
-        raise ValueError(f"JSD needs 3 equal splits (clean, aug1, aug2); got {logits.shape[0]} rows")
-    clean, aug1, aug2 = torch.chunk(logits, 3)
-    ce = cross_entropy(clean, targets, label_smoothing)
-    js = js_divergence(clean, aug1, aug2)
+             label_smoothing: float = 0.0, views: int = 2) -> tuple[torch.Tensor, dict]:
+    """``logits``: the model's output on cat(clean, aug1, ..., aug_views) ((1 + views) N
+    rows; views = 2: AugMix's triple, 1: single-sample JSD); ``targets``: the N clean
+    targets (integer or soft). CE on the clean split + lambda * JS of all splits. Returns
+    (loss, parts) with parts = {"ce": ..., "js": ...} detached."""
+    if isinstance(views, bool) or not isinstance(views, int) or views < 1:
+        raise ValueError(f"views must be a positive int (augmented views per image), got {views!r}")
+    if logits.shape[0] % (1 + views):
+        raise ValueError(f"JSD needs {1 + views} equal splits (clean and {views} augmented); "
+                         f"got {logits.shape[0]} rows")
+    splits = torch.chunk(logits, 1 + views)
+    ce = cross_entropy(splits[0], targets, label_smoothing)
+    js = js_divergence(*splits)
     return ce + jsd_lambda * js, {"ce": ce.detach(), "js": js.detach()}
 
 
