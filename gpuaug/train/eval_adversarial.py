@@ -4,13 +4,12 @@ Both attack the model as trained, in eval mode, in pixel space [0, 1] with the i
 normalisation inside the attacked function (:class:`~.eval_pixels.Normalized`), batched on
 the evaluation device, in float32 (AMP off: half-precision gradients make a weaker attack).
 
-* PGD (Madry et al., 2018), the PixMix CIFAR evaluation: ε = 2/255, 20 steps of size
-  0.5/255 (``PGD(epsilon=2./255, num_steps=20, step_size=0.5/255)`` in andyzoujm/pixmix
-  cifar.py), start at a uniform random point of the ε-ball, loss = summed cross-entropy,
-  each step ``x += step * sign(grad)`` then projection onto the ε-ball and [0, 1]. One
-  difference: the random start is clipped to [0, 1] here before the first gradient (the
-  official code clips only after the first step). IPMix reports PGD error by PixMix's
-  protocol (its paper gives no other settings).
+* PGD (Madry et al., 2018) as the PixMix and IPMix CIFAR evaluations run it (their
+  cifar.py files both build the attack with ε = 2/255, 20 steps, step size 0.5/255; the
+  PixMix paper states ε and the steps): start at a uniform random point of the ε-ball,
+  loss = summed cross-entropy, each step ``x += step * sign(grad)`` then projection onto
+  the ε-ball and [0, 1]. One difference: the random start is clipped to [0, 1] here before
+  the first gradient (the official code clips only after the first step).
 * FGSM (Goodfellow et al., 2015): ``x + ε sign(∇x CE)`` clipped to [0, 1], no random start.
   NoisyMix's paper reports FGSM robust accuracy without stating ε in the text available
   here, and its public code has no attack code; the default ε = 4/255 is an assumption

@@ -22,9 +22,9 @@ Layouts read (one video = a sequence of frames of the same image):
 * CIFAR-10/100-P: ``<root>/<perturbation>.npy``, uint8 (videos, frames, H, W, 3).
 * ImageNet-P: ``<root>/<perturbation>/<wnid>/<video>`` where each video is an ``.npy``
   array (frames, H, W, 3) uint8, or a folder of frame images sorted by name. The ``.mp4``
-  files of the original download are not decoded here (torchvision >= 0.22 dropped
-  ``torchvision.io.read_video`` and no CPU video decoder is a dependency): convert each
-  to a folder of frames first, e.g. ``ffmpeg -i v.mp4 v/%03d.png``.
+  files of the original download are not decoded here (recent torchvision releases no
+  longer have ``torchvision.io.read_video``, and no CPU video decoder is a dependency):
+  convert each to a folder of frames first, e.g. ``ffmpeg -i v.mp4 v/%03d.png``.
 
 Frames are resized (short side) and centre-cropped to the model's input size when they
 differ from it. Labels are not needed.
