@@ -7,25 +7,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gpuaug.train.cli import main_eval, main_train
+from gpuaug.train.cli import main_eval
 from gpuaug.train.eval_perturb import PERTURBATIONS
 
-from _train_helpers import short_run, tiny_data
+from _eval_helpers import trained_tiny, val_arrays
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("eval-suites")
-    data = tiny_data(root / "shapes")
-    out = root / "run"
-    assert main_train(short_run(data, out, "--method", "none", "--epochs", "2")) == 0
-    classes = sorted(p.name for p in (data / "val").iterdir())
-    imgs, labels = [], []
-    for li, c in enumerate(classes):
-        for p in sorted((data / "val" / c).iterdir()):
-            imgs.append(np.asarray(Image.open(p).convert("RGB")))
-            labels.append(li)
-    return data, out, np.stack(imgs), np.asarray(labels), classes
+    data, out = trained_tiny(tmp_path_factory.mktemp("eval-suites"))
+    return (data, out) + val_arrays(data)
 
 
 def _videos(imgs):
