@@ -50,3 +50,39 @@ def test_top5_distance_reference_frame():
     v = torch.stack([a, b, b])[None]                 # frames a, b, b
     assert top5_distance(v).tolist() == [1.0]                 # (2 + 0) / 2 consecutive
     assert top5_distance(v, to_first=True).tolist() == [2.0]  # (2 + 2) / 2 against the first
+
+
+def _imagenet_p(root, rng):
+    for name in ("brightness", "gaussian_noise"):
+        for v in range(3):
+            folder = root / name / f"n{v:08d}"
+            folder.mkdir(parents=True)
+            np.save(folder / "v.npy", rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8))
+
+
+def test_imagenet_p_baseline_normalisation(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from gpuaug.train.distributed import Dist
+    from gpuaug.train.eval_perturb import evaluate_perturbations, read_baseline
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 10)).eval()
+    _imagenet_p(tmp_path / "p", np.random.default_rng(0))
+    cfg = SimpleNamespace(batch_size=8, image_size=8, limit_batches=None)
+    norm = ((0.5,) * 3, (0.5,) * 3)
+    plain = evaluate_perturbations(model, tmp_path / "p", cfg, Dist(), norm, log=lambda *a: None)
+    assert plain["mfr"] is None and plain["mean_flip_probability"] is not None
+    (tmp_path / "base.json").write_text(json.dumps({"brightness": 0.5, "gaussian_noise": 0.25}))
+    res = evaluate_perturbations(model, tmp_path / "p", cfg, Dist(), norm, log=lambda *a: None,
+                                 baseline=read_baseline(tmp_path / "base.json"))
+    fp = res["flip_probability"]
+    assert res["mfr"] == pytest.approx((fp["brightness"] / 0.5 + fp["gaussian_noise"] / 0.25) / 2)
+    (tmp_path / "bad.json").write_text(json.dumps({"brightness": 0.5}))
+    with pytest.raises(SystemExit, match="no value for"):
+        evaluate_perturbations(model, tmp_path / "p", cfg, Dist(), norm, log=lambda *a: None,
+                               baseline=read_baseline(tmp_path / "bad.json"))
+    (tmp_path / "worse.json").write_text("[1, 2]")
+    with pytest.raises(SystemExit, match="JSON object"):
+        read_baseline(tmp_path / "worse.json")

@@ -139,8 +139,10 @@ def _chunks(root: Path, layout: str, name: str, per_chunk: int, d):
 
 
 @torch.no_grad()
-def evaluate_perturbations(model, root, cfg, d, norm, amp_dtype=None, log=print) -> dict:
-    """FP and T5D per perturbation found under ``root``, with mFR / mean FP and mT5D."""
+def evaluate_perturbations(model, root, cfg, d, norm, amp_dtype=None, log=print, baseline: dict | None = None) -> dict:
+    """FP and T5D per perturbation found under ``root``, with mFR / mean FP and mT5D;
+    ``baseline`` ({perturbation: flip probability}, e.g. AlexNet's) turns ImageNet-P's
+    mean FP into the paper's mFR: FR_p = FP_p / baseline_p, averaged."""
     root = Path(root)
     layout = p_layout(root)
     net = Normalized(model, *norm).to(d.device).eval()
@@ -176,11 +178,31 @@ def evaluate_perturbations(model, root, cfg, d, norm, amp_dtype=None, log=print)
            "mean_flip_probability": mean_fp, "mean_top5_distance": mean_t5d}
     if layout == "cifar-p":
         out["mfr"] = mean_fp  # CIFAR-P: plain mean of the flip probabilities
+    elif baseline:
+        missing = [p for p in bench if p not in baseline]
+        if missing:
+            raise SystemExit(f"error: the flip-probability baseline has no value for {missing}")
+        out["flip_rate"] = {p: fp[p] / float(baseline[p]) for p in bench}
+        out["mfr"] = float(np.mean(list(out["flip_rate"].values()))) if bench else None
+        out["note"] = "mFR normalised by the user-supplied baseline flip probabilities"
     else:
         out["mfr"] = None
         out["note"] = ("not AlexNet-normalised: AlexNet's ImageNet-P flip probabilities are not available to this "
                        "project; mean_flip_probability is the un-normalised mean FP")
     return out
+
+
+def read_baseline(path) -> dict:
+    """{perturbation: flip probability in (0, 1]} from a JSON file."""
+    import json
+
+    try:
+        values = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"error: cannot read the flip-probability baseline {path}: {err}") from None
+    if not isinstance(values, dict) or not all(isinstance(v, (int, float)) and 0 < v <= 1 for v in values.values()):
+        raise SystemExit(f"error: {path} must hold a JSON object {{perturbation: flip probability in (0, 1]}}")
+    return {str(k): float(v) for k, v in values.items()}
 
 
 def table_rows(res: dict, label: str) -> list:
@@ -189,6 +211,8 @@ def table_rows(res: dict, label: str) -> list:
         return rows
     if res["layout"] == "cifar-p":
         rows.append((f"{label} mFR (mean flip probability)", 100 * res["mfr"]))
+    elif res.get("mfr") is not None:
+        rows.append((f"{label} mFR (baseline = 100)", 100 * res["mfr"]))
     else:
         rows.append((f"{label} mean FP (not AlexNet-normalised)", 100 * res["mean_flip_probability"]))
     rows.append((f"{label} mT5D (mean top-5 distance, not %)", res["mean_top5_distance"]))

@@ -39,6 +39,8 @@ def add_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("consistency, adversaries, anomalies")
     g.add_argument("--imagenet-p", metavar="DIR", help="ImageNet-P: <perturbation>/<wnid>/<video> with each video "
                    "an .npy (frames, H, W, 3) or a folder of frames (.mp4 must be converted first)")
+    g.add_argument("--imagenet-p-baseline", metavar="JSON", help="ImageNet-P: {perturbation: flip probability} "
+                   "of the normalising model (AlexNet in the paper) to report mFR instead of the mean FP")
     g.add_argument("--cifar-p", metavar="DIR", help="CIFAR-10/100-P: <perturbation>.npy of (videos, frames, 32, 32, 3)")
     g.add_argument("--corruptions-bar", metavar="DIR", help="CIFAR-10-C-Bar: <corruption>.npy + labels.npy")
     g.add_argument("--pgd", action="store_true", help="PGD error on the clean validation set (PixMix/IPMix: "
@@ -76,10 +78,11 @@ def run(args, model, classes, cfg, d, amp_dtype, norm, clean_ds, clean_pred, log
                                                       amp_dtype, log=log, bar=True)
     for key, root in (("imagenet_p", args.imagenet_p), ("cifar_p", args.cifar_p)):
         if root:
-            from .eval_perturb import evaluate_perturbations
+            from .eval_perturb import evaluate_perturbations, read_baseline
 
+            baseline = read_baseline(args.imagenet_p_baseline) if key == "imagenet_p" and args.imagenet_p_baseline else None
             log(f"perturbations in {root} (flip probability, top-5 distance):")
-            out[key] = evaluate_perturbations(model, root, pre_cropped, d, norm, amp_dtype, log=log)
+            out[key] = evaluate_perturbations(model, root, pre_cropped, d, norm, amp_dtype, log=log, baseline=baseline)
     if args.pgd or args.fgsm:
         from .eval_adversarial import evaluate_adversarial
 
