@@ -35,7 +35,10 @@ def test_attack_flips_a_correct_model_within_budget(attack):
     x, y = _data()
     assert (net(x).argmax(1) == y).all()  # clean error 0
     eps = 2 / 255
-    adv = pgd(net, x, y, eps=eps, generator=torch.Generator().manual_seed(0)) if attack == "pgd" else fgsm(net, x, y, eps=eps)
+    if attack == "pgd":
+        adv = pgd(net, x, y, eps=eps, generator=torch.Generator().manual_seed(0))
+    else:
+        adv = fgsm(net, x, y, eps=eps)
     assert (net(adv).argmax(1) != y).all()  # every prediction flipped: margin 1.5/255 < eps
     assert (adv - x).abs().max() <= eps + 1e-6
     assert adv.min() >= 0 and adv.max() <= 1

@@ -65,8 +65,8 @@ def test_all_new_suites_through_the_cli(trained, tmp_path, capsys):
     cb.mkdir()
     np.save(cb / "labels.npy", np.tile(labels, 5))
     np.save(cb / "blue_noise_sample.npy", np.tile(imgs, (5, 1, 1, 1)))
-    np.save(cb / "ripple.npy", np.clip(np.tile(imgs, (5, 1, 1, 1)).astype(int)
-                                        + rng.integers(-60, 60, (5 * len(imgs),) + imgs.shape[1:]), 0, 255).astype(np.uint8))
+    tiled = np.tile(imgs, (5, 1, 1, 1)).astype(int)
+    np.save(cb / "ripple.npy", np.clip(tiled + rng.integers(-60, 60, tiled.shape), 0, 255).astype(np.uint8))
     out_json = tmp_path / "eval.json"
     assert main_eval(["--checkpoint", str(run), "--data", str(data), "--cifar-p", str(cp), "--imagenet-p", str(ip),
                       "--pgd", "--pgd-eps", "8/255", "--pgd-steps", "5", "--pgd-step-size", "2/255", "--fgsm",

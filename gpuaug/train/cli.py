@@ -98,8 +98,9 @@ def build_eval_parser(prog: str = "gpuaug eval") -> argparse.ArgumentParser:
                                 "corruptions (ImageNet-C / CIFAR-C / CIFAR-10-C-Bar), ImageNet-R and -A, "
                                 "ImageNet-P / CIFAR-P flip rates, PGD / FGSM error, OOD-detection AUROC.")
     p.add_argument("--checkpoint", required=True, help="a run folder, its model.pt or checkpoint.pt")
-    p.add_argument("--data", help="clean validation data as for training (default: the built-in shapes set "
-                                  "when no other suite is given)")
+    p.add_argument("--data", help="clean validation data as for training, also what --pgd/--fgsm attack and "
+                                  "--ood compares with (default: the built-in shapes set when no other suite is "
+                                  "given or one of those is)")
     p.add_argument("--corruptions", help="ImageNet-C (<c>/<severity>/<wnid>/) or CIFAR-C (<c>.npy, labels.npy) folder")
     p.add_argument("--imagenet-r", help="ImageNet-R folder (200 wnid folders)")
     p.add_argument("--imagenet-a", help="ImageNet-A folder (200 wnid folders)")

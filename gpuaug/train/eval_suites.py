@@ -80,7 +80,9 @@ def run(args, model, classes, cfg, d, amp_dtype, norm, clean_ds, clean_pred, log
         if root:
             from .eval_perturb import evaluate_perturbations, read_baseline
 
-            baseline = read_baseline(args.imagenet_p_baseline) if key == "imagenet_p" and args.imagenet_p_baseline else None
+            baseline = None
+            if key == "imagenet_p" and args.imagenet_p_baseline:
+                baseline = read_baseline(args.imagenet_p_baseline)
             log(f"perturbations in {root} (flip probability, top-5 distance):")
             out[key] = evaluate_perturbations(model, root, pre_cropped, d, norm, amp_dtype, log=log, baseline=baseline)
     if args.pgd or args.fgsm:
