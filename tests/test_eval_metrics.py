@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from gpuaug.train import evaluate
-from gpuaug.train.cli import main_eval, main_train
+from gpuaug.train.cli import main_eval
 from gpuaug.train.evaluate import ALEXNET_ERR, CORRUPTIONS, ce_and_mce, rms_calibration_error, topk_correct
 
-from _train_helpers import short_run, tiny_data
+from _eval_helpers import trained_tiny, val_arrays
 
 
 def test_perfectly_calibrated_predictor_has_zero_rms_error():
@@ -57,25 +57,13 @@ def test_mce_is_alexnet_normalised():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("eval")
-    data = tiny_data(root / "shapes")
-    out = root / "run"
-    assert main_train(short_run(data, out, "--method", "none", "--epochs", "2")) == 0
-    return data, out
+    return trained_tiny(tmp_path_factory.mktemp("eval"))
 
 
 def test_eval_clean_cifar_c_and_subset(trained, tmp_path, capsys):
     data, run = trained
-    classes = sorted(p.name for p in (data / "val").iterdir())
     # CIFAR-C layout: <corruption>.npy with 5 severities of n images, labels.npy
-    from PIL import Image
-
-    imgs, labels = [], []
-    for li, c in enumerate(classes):
-        for p in sorted((data / "val" / c).iterdir()):
-            imgs.append(np.asarray(Image.open(p).convert("RGB")))
-            labels.append(li)
-    imgs, labels = np.stack(imgs), np.asarray(labels)
+    imgs, labels, classes = val_arrays(data)
     cc = tmp_path / "cifar-c"
     cc.mkdir()
     np.save(cc / "labels.npy", np.tile(labels, 5))

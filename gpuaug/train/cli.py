@@ -93,11 +93,15 @@ def build_parser(prog: str = "gpuaug train") -> argparse.ArgumentParser:
 
 
 def build_eval_parser(prog: str = "gpuaug eval") -> argparse.ArgumentParser:
+    from .eval_suites import add_options
+
     p = argparse.ArgumentParser(prog=prog, description="Evaluate a trained model: clean error, calibration, "
-                                "corruptions (ImageNet-C / CIFAR-C), ImageNet-R and -A.")
+                                "corruptions (ImageNet-C / CIFAR-C / CIFAR-10-C-Bar), ImageNet-R and -A, "
+                                "ImageNet-P / CIFAR-P flip rates, PGD / FGSM error, OOD-detection AUROC.")
     p.add_argument("--checkpoint", required=True, help="a run folder, its model.pt or checkpoint.pt")
-    p.add_argument("--data", help="clean validation data as for training (default: the built-in shapes set "
-                                  "when no other suite is given)")
+    p.add_argument("--data", help="clean validation data as for training, also what --pgd/--fgsm attack and "
+                                  "--ood compares with (default: the built-in shapes set when no other suite is "
+                                  "given or one of those is)")
     p.add_argument("--corruptions", help="ImageNet-C (<c>/<severity>/<wnid>/) or CIFAR-C (<c>.npy, labels.npy) folder")
     p.add_argument("--imagenet-r", help="ImageNet-R folder (200 wnid folders)")
     p.add_argument("--imagenet-a", help="ImageNet-A folder (200 wnid folders)")
@@ -108,6 +112,7 @@ def build_eval_parser(prog: str = "gpuaug eval") -> argparse.ArgumentParser:
     p.add_argument("--amp", choices=("auto", "bf16", "fp16", "none"), default="auto")
     p.add_argument("--limit-batches", type=int, help="at most N batches per set (quick checks)")
     p.add_argument("--json", help="write the results here (default: <run>/eval.json)")
+    add_options(p)
     return p
 
 
@@ -223,7 +228,8 @@ def main_eval(argv: list[str] | None = None) -> int:
     """``gpuaug eval ...``: prints a table and writes JSON."""
     import torch
 
-    from . import distributed
+    from .. import normalization
+    from . import distributed, eval_suites
     from .data import load_split, resolve_data
     from .evaluate import evaluate_corruptions, evaluate_subset, format_table, predict, summarize
     from .loop import _amp_dtype
@@ -242,8 +248,9 @@ def main_eval(argv: list[str] | None = None) -> int:
                               crop=crop, limit_batches=args.limit_batches)
         amp = _amp_dtype(args.amp, d.device)
         results = {"checkpoint": str(args.checkpoint), "arch": arch, "classes": len(classes)}
-        data = args.data
-        if data is not None or not (args.corruptions or args.imagenet_r or args.imagenet_a):
+        data, ds, pred = args.data, None, None
+        if data is not None or eval_suites.needs_clean(args) or not (
+                args.corruptions or args.imagenet_r or args.imagenet_a or eval_suites.requested(args)):
             spec = resolve_data(data, log=log)
             ds = load_split(spec, train=False, classes=classes)
             if ds is None:
@@ -251,7 +258,8 @@ def main_eval(argv: list[str] | None = None) -> int:
             from .evaluate import _loader
 
             log(f"clean: {len(ds)} images")
-            results["clean"] = summarize(predict(model, _loader(ds, cfg, d), d, amp, limit_batches=args.limit_batches))
+            pred = predict(model, _loader(ds, cfg, d), d, amp, limit_batches=args.limit_batches)
+            results["clean"] = summarize(pred)
         if args.corruptions:
             log(f"corruptions in {args.corruptions} (top-1 error %, severities 1-5):")
             cc_cfg = SimpleNamespace(**{**vars(cfg), "crop": "pad"})  # corrupted sets are pre-cropped
@@ -260,6 +268,8 @@ def main_eval(argv: list[str] | None = None) -> int:
             results["imagenet_r"] = evaluate_subset(model, args.imagenet_r, classes, cfg, d, amp)
         if args.imagenet_a:
             results["imagenet_a"] = evaluate_subset(model, args.imagenet_a, classes, cfg, d, amp)
+        norm = (normalization.IMAGENET_MEAN, normalization.IMAGENET_STD)  # what the loaders normalise with
+        results.update(eval_suites.run(args, model, classes, cfg, d, amp, norm, ds, pred, log=log))
         if d.main:
             print(format_table(results))
             ck = Path(args.checkpoint)

@@ -11,6 +11,9 @@
 * CIFAR-10-C / CIFAR-100-C: plain mean error over corruptions and severities. Layout:
   ``<root>/<corruption>.npy`` (50,000 images: 10,000 per severity, severity 1 first) and
   ``<root>/labels.npy``.
+* CIFAR-10-C-Bar (Mintun et al., 2021; reported by PixMix): the CIFAR-C layout with the 10
+  -Bar corruptions (``<root>/<corruption>.npy`` + ``labels.npy``), errors per corruption and
+  severity and their plain mean over the 10.
 * ImageNet-R / ImageNet-A cover 200 of the 1,000 classes: the prediction is the argmax
   over those 200 logits (the papers' protocol). The subset is read from the data set's
   own class folders (wnids), looked up in the model's class list from training, so no
@@ -34,6 +37,10 @@ CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", 
                "jpeg_compression")
 # Held-out corruptions shipped with the data sets (reported, not part of mCE).
 EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
+# CIFAR-10-C-Bar's corruptions (file names as in the released arrays and PixMix's code).
+CBAR_CORRUPTIONS = ("blue_noise_sample", "brownish_noise", "checkerboard_cutout", "inverse_sparkles",
+                    "pinch_and_twirl", "ripple", "circular_motion_blur", "lines", "sparkles",
+                    "transverse_chromatic_abberation")
 
 # AlexNet's top-1 error on ImageNet-C, averaged over the five severities, per corruption:
 # the published normalisers of the mCE (Hendrycks & Dietterich, 2019, "Benchmarking Neural
@@ -119,23 +126,29 @@ def _loader(dataset: Dataset, cfg, d) -> TorchLoader:
                        num_workers=cfg.workers, seed=0, shard=(d.rank, d.world), drop_last=False, crop=cfg.crop)
 
 
-def corruption_layout(root: Path) -> str:
+def corruption_layout(root: Path, bar: bool = False) -> str:
     root = Path(root)
     if (root / "labels.npy").exists():
         return "cifar-c"
+    if bar:
+        raise SystemExit(f"error: {root} is not a CIFAR-10-C-Bar folder (<corruption>.npy + labels.npy; "
+                         f"corruptions {', '.join(CBAR_CORRUPTIONS)})")
     if any((root / c).is_dir() for c in CORRUPTIONS + EXTRA_CORRUPTIONS):
         return "imagenet-c"
     raise SystemExit(f"error: {root} is neither a CIFAR-C folder (<corruption>.npy + labels.npy) "
                      "nor an ImageNet-C folder (<corruption>/<severity>/<wnid>/)")
 
 
-def evaluate_corruptions(model, root, classes, cfg, d, amp_dtype=None, log=print) -> dict:
-    """Per-corruption, per-severity errors, plus mCE (ImageNet-C) or the mean error (CIFAR-C)."""
+def evaluate_corruptions(model, root, classes, cfg, d, amp_dtype=None, log=print, bar: bool = False) -> dict:
+    """Per-corruption, per-severity errors, plus mCE (ImageNet-C) or the mean error (CIFAR-C);
+    ``bar``: the CIFAR-10-C-Bar corruptions, mean error over all of them."""
     root = Path(root)
-    layout = corruption_layout(root)
+    layout = corruption_layout(root, bar)
     errors, calib = {}, {}
-    names = [c for c in CORRUPTIONS + EXTRA_CORRUPTIONS
+    names = [c for c in (CBAR_CORRUPTIONS if bar else CORRUPTIONS + EXTRA_CORRUPTIONS)
              if (root / f"{c}.npy").exists() or (root / c).is_dir()]
+    if bar and not names:
+        raise SystemExit(f"error: {root} has none of the CIFAR-10-C-Bar arrays ({', '.join(CBAR_CORRUPTIONS)}.npy)")
     labels = np.load(root / "labels.npy") if layout == "cifar-c" else None
     for c in names:
         errs = []
@@ -158,7 +171,7 @@ def evaluate_corruptions(model, root, classes, cfg, d, amp_dtype=None, log=print
             errors[c] = errs
             log(f"  {c:<18} " + " ".join(f"{100 * e:5.1f}" for e in errs))
     out = {"layout": layout, "errors": errors, "rms_calibration_error": calib}
-    bench = {c: e for c, e in errors.items() if c in CORRUPTIONS}
+    bench = {c: e for c, e in errors.items() if c in (CBAR_CORRUPTIONS if bar else CORRUPTIONS)}
     if layout == "imagenet-c":
         ces, mce = ce_and_mce(bench)
         out.update(ce=ces, mce=mce, mean_error=float(np.mean([np.mean(e) for e in bench.values()])) if bench else None)
@@ -182,7 +195,9 @@ def evaluate_subset(model, root, classes, cfg, d, amp_dtype=None) -> dict:
 
 
 def format_table(results: dict) -> str:
-    """A plain-text table of the headline numbers (percent)."""
+    """A plain-text table of the headline numbers (percent unless the row says otherwise)."""
+    from . import eval_adversarial, eval_ood, eval_perturb
+
     rows = []
     if "clean" in results and results["clean"].get("n"):
         r = results["clean"]
@@ -198,19 +213,30 @@ def format_table(results: dict) -> str:
         calib = [np.mean(v) for v in c["rms_calibration_error"].values()]
         if calib:
             rows.append(("corruption RMS calibration error", 100 * float(np.mean(calib))))
+    if results.get("corruptions_bar", {}).get("mean_error") is not None:
+        rows.append(("CIFAR-10-C-Bar mean error", 100 * results["corruptions_bar"]["mean_error"]))
     for name in ("imagenet_r", "imagenet_a"):
         if name in results:
             label = name.replace("imagenet_", "ImageNet-").replace("-r", "-R").replace("-a", "-A")
             rows.append((f"{label} top-1 error", 100 * results[name]["top1_error"]))
             rows.append((f"{label} RMS calibration error", 100 * results[name]["rms_calibration_error"]))
+    for key, label in (("imagenet_p", "ImageNet-P"), ("cifar_p", "CIFAR-P")):
+        if key in results:
+            rows += eval_perturb.table_rows(results[key], label)
+    if "adversarial" in results:
+        rows += eval_adversarial.table_rows(results["adversarial"])
+    if "ood" in results:
+        rows += eval_ood.table_rows(results["ood"])
     width = max((len(r[0]) for r in rows), default=10)
     lines = [f"{'metric':<{width}}  value (%)", "-" * (width + 11)]
     lines += [f"{name:<{width}}  {value:8.2f}" for name, value in rows]
-    if "corruptions" in results and results["corruptions"]["errors"]:
-        c = results["corruptions"]
-        lines += ["", f"{'corruption':<18} " + " ".join(f"  s{s} " for s in range(1, 6))
-                  + ("    CE" if "ce" in c else "")]
-        for name, errs in c["errors"].items():
-            ce = f" {100 * c['ce'][name]:6.1f}" if name in c.get("ce", {}) else ""
-            lines.append(f"{name:<18} " + " ".join(f"{100 * e:5.1f}" for e in errs) + ce)
+    for key in ("corruptions", "corruptions_bar"):
+        if key in results and results[key]["errors"]:
+            c = results[key]
+            w = max(18, *(len(n) for n in c["errors"]))
+            lines += ["", f"{'corruption':<{w}} " + " ".join(f"  s{s} " for s in range(1, 6))
+                      + ("    CE" if "ce" in c else "")]
+            for name, errs in c["errors"].items():
+                ce = f" {100 * c['ce'][name]:6.1f}" if name in c.get("ce", {}) else ""
+                lines.append(f"{name:<{w}} " + " ".join(f"{100 * e:5.1f}" for e in errs) + ce)
     return "\n".join(lines)
