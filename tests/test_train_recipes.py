@@ -106,3 +106,17 @@ def test_print_config_shows_each_value_with_its_source(capsys):
     assert "built-in default" in lines["label_smoothing"]
     assert "data-set default" in lines["warmup_epochs"]  # no --data: the built-in shapes set's
     assert "recipe [C] Normalize([0.5] * 3" in lines["normalization"]
+
+
+def test_cosine_schedule_is_the_official_per_step_annealing_with_its_floor():
+    """The official scripts' LambdaLR(get_lr(step, total, 1, 1e-6 / lr)), stepped every batch:
+    lr(step) = 1e-6 + (lr - 1e-6) * (1 + cos(pi * step / total)) / 2."""
+    import math
+
+    lr, epochs, per_epoch = 0.1, 3, 7
+    schedule = Schedule("cosine", lr, epochs, per_epoch, min_lr=1e-6)
+    total = epochs * per_epoch
+    for step in range(total + 1):
+        factor = 1e-6 / lr + (1 - 1e-6 / lr) * 0.5 * (1 + math.cos(step / total * math.pi))
+        assert schedule.lr(step) == pytest.approx(lr * factor, rel=1e-12, abs=1e-15)
+    assert schedule.lr(total) == pytest.approx(1e-6)
