@@ -118,8 +118,10 @@ class NoisyFeatureMixup:
         n = len(draw.perm)
 
         def per_row(scales) -> torch.Tensor:  # one scale per split -> a (rows, 1, ...) factor
-            col = torch.as_tensor(np.repeat(scales, n), dtype=torch.float32, device=h.device)
-            return col.reshape((rows,) + (1,) * (h.dim() - 1))
+            col = torch.empty((rows,) + (1,) * (h.dim() - 1), dtype=torch.float32, device=h.device)
+            for s, v in enumerate(scales):  # fills from Python floats: no host-device copy
+                col[s * n:(s + 1) * n] = float(v)
+            return col
 
         def sparse_mask() -> torch.Tensor:  # 1 where an element gets noise
             return (torch.rand(h.shape, generator=generator, device=h.device) >= self.sparse_level).float()
