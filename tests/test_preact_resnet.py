@@ -47,3 +47,14 @@ def test_projection_shortcut_is_a_1x1_conv_on_the_pre_activated_input():
     o = F.relu(block.bn1(x))
     residual = block.conv2(F.relu(block.bn2(block.conv1(o))))
     assert torch.allclose(block(x), residual + block.shortcut(o), atol=1e-5)
+
+
+def test_default_pytorch_initialisation_as_the_authors_code():
+    import math
+
+    torch.manual_seed(0)
+    model = PreActResNet18(10)
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):  # kaiming_uniform(a=sqrt(5)): |w| <= 1 / sqrt(fan_in)
+            fan_in = m.weight[0].numel()
+            assert m.weight.abs().max() <= 1 / math.sqrt(fan_in) + 1e-7

@@ -135,7 +135,8 @@ class _PreActBlock(nn.Module):
 class PreActResNet18(nn.Module):
     """Pre-activation ResNet-18 for 32x32 (4 stages of 2 blocks, 64..512 channels), as
     NoisyMix's CIFAR code builds it: no BN-ReLU after the last stage (global average
-    pooling and the classifier read the last block's sum directly)."""
+    pooling and the classifier read the last block's sum directly), PyTorch's default
+    initialisation."""
 
     def __init__(self, num_classes=10, base=64):
         super().__init__()
@@ -147,8 +148,7 @@ class PreActResNet18(nn.Module):
             stages.append(nn.Sequential(_PreActBlock(cin, cout, stride), _PreActBlock(cout, cout, 1)))
             cin = cout
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.fc = nn.Linear(cin, num_classes)
-        _init(self)
+        self.fc = nn.Linear(cin, num_classes)  # PyTorch's default initialisation, as the authors' code
 
     def forward(self, x):
         x = self.layer4(self.layer3(self.layer2(self.layer1(self.conv1(x)))))
