@@ -155,9 +155,10 @@ def views(images, method: Method, mixing=None, seed=None, shard_id=0):
 # ------------------------------------------------------------------ pipelines
 
 
-def normalize(images, dtype: str = "float16", crop=None, mirror=None, uint8: bool = True):
-    """ImageNet mean/std normalisation to HWC ``dtype`` (bfloat16 leaves DALI as float32;
-    the loader casts). ``uint8=True``: input in 0..255, else float in [0, 1]."""
+def normalize(images, dtype: str = "float16", crop=None, mirror=None, uint8: bool = True, mean=MEAN, std=STD):
+    """Mean/std normalisation (ImageNet's unless given, on the [0, 1] scale) to HWC ``dtype``
+    (bfloat16 leaves DALI as float32; the loader casts). ``uint8=True``: input in 0..255,
+    else float in [0, 1]."""
     from nvidia.dali import fn, types
 
     if dtype not in DTYPES:
@@ -168,7 +169,7 @@ def normalize(images, dtype: str = "float16", crop=None, mirror=None, uint8: boo
         kwargs["mirror"] = mirror
     return fn.crop_mirror_normalize(
         images, dtype=types.FLOAT16 if dtype == "float16" else types.FLOAT, output_layout="HWC",
-        mean=[m * scale for m in MEAN], std=[s * scale for s in STD], **kwargs)
+        mean=[m * scale for m in mean], std=[s * scale for s in std], **kwargs)
 
 
 def _read(source, shard_id: int, num_shards: int, seed: int):
@@ -204,26 +205,26 @@ def _mixing_reader(mixing_files, size: int, gpu: bool, seed: int):
                    crop_pos_y=fn.random.uniform(range=(0.0, 1.0)))
 
 
-def _finish(images, labels, method, mixing, jsd, dtype, shard_id, gpu, seed):
+def _finish(images, labels, method, mixing, jsd, dtype, shard_id, gpu, seed, mean=MEAN, std=STD):
     """Method (or views), then normalisation; returns the pipeline outputs."""
     if method is None:
-        return normalize(images, dtype), labels
+        return normalize(images, dtype, mean=mean, std=std), labels
     out = augment(images, method, mixing=mixing, views=jsd, seed=seed, shard_id=shard_id)
     out = out if jsd else (out,)
-    return (*[normalize(o, dtype, uint8=False) for o in out], labels)
+    return (*[normalize(o, dtype, uint8=False, mean=mean, std=std) for o in out], labels)
 
 
 def training_pipeline(source, batch_size: int, method: Method | None = None, mixing=None,
                       jsd: bool = False, image_size: int = 224, cifar: bool = False,
                       dtype: str = "float16", device_id: int | None = 0, num_threads: int = 4,
                       seed: int = 0, shard_id: int = 0, num_shards: int = 1, prefetch: int = 2,
-                      aug_seed: int | None = None):
+                      aug_seed: int | None = None, mean=MEAN, std=STD):
     """reader -> decode ("mixed": nvJPEG / hardware decoder on GPU) with a random resized
     crop (scale 0.08-1, ratio 3/4-4/3) to ``image_size`` -> random flip -> ``method`` ->
     normalise. ``cifar=True``: decode, resize to ``image_size``, pad 4 + random crop,
     flip. ``device_id=None`` builds a CPU-only pipeline. ``mixing``: a MixingSet or a
-    list of picture files (read by a second reader). Outputs: images (HWC; three with
-    ``jsd``) and labels."""
+    list of picture files (read by a second reader). ``mean``/``std``: the normalisation
+    (:mod:`gpuaug.normalization`). Outputs: images (HWC; three with ``jsd``) and labels."""
     from nvidia.dali import fn, types
     from nvidia.dali.pipeline import Pipeline
 
@@ -251,16 +252,17 @@ def training_pipeline(source, batch_size: int, method: Method | None = None, mix
             images = fn.flip(images, horizontal=flip)
             if isinstance(mixing, (list, tuple)):
                 mixing = _mixing_reader(mixing, image_size, gpu, seed + 1)
-            outs = _finish(images, labels, method, mixing, jsd, dtype, shard_id, gpu, aug_seed)
+            outs = _finish(images, labels, method, mixing, jsd, dtype, shard_id, gpu, aug_seed, mean, std)
         else:
-            outs = (normalize(images, dtype, mirror=flip), labels)
+            outs = (normalize(images, dtype, mirror=flip, mean=mean, std=std), labels)
         pipe.set_outputs(*[o.gpu() if gpu else o for o in outs])
     return pipe
 
 
 def validation_pipeline(source, batch_size: int, image_size: int = 224, cifar: bool = False,
                         dtype: str = "float16", device_id: int | None = 0, num_threads: int = 4,
-                        seed: int = 0, shard_id: int = 0, num_shards: int = 1, prefetch: int = 2):
+                        seed: int = 0, shard_id: int = 0, num_shards: int = 1, prefetch: int = 2,
+                        mean=MEAN, std=STD):
     """reader -> decode -> resize short side to image_size / 0.875 (256 for 224) -> centre
     crop ``image_size`` -> normalise. ``cifar=True``: resize to ``image_size`` only."""
     from nvidia.dali import fn, types
@@ -273,9 +275,9 @@ def validation_pipeline(source, batch_size: int, image_size: int = 224, cifar: b
         jpegs, labels = _read(source, shard_id, num_shards, seed)
         images = fn.decoders.image(jpegs, device="mixed" if gpu else "cpu", output_type=types.RGB)
         if cifar:
-            images = normalize(fn.resize(images, size=(image_size, image_size)), dtype)
+            images = normalize(fn.resize(images, size=(image_size, image_size)), dtype, mean=mean, std=std)
         else:
             images = fn.resize(images, resize_shorter=round(image_size / 0.875))
-            images = normalize(images, dtype, crop=(image_size, image_size))
+            images = normalize(images, dtype, crop=(image_size, image_size), mean=mean, std=std)
         pipe.set_outputs(images, labels.gpu() if gpu else labels)
     return pipe

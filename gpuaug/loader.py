@@ -33,6 +33,7 @@ import warnings
 import numpy as np
 
 from . import datafiles
+from .normalization import mean_std
 
 DTYPES = ("float16", "bfloat16", "float32")
 
@@ -78,7 +79,8 @@ class DaliLoader:
     def __init__(self, samples, batch_size: int, augment=None, mixing=None, jsd: bool = False,
                  train: bool = True, image_size: int = 224, cifar: bool | None = None,
                  device: str = "cuda", num_threads: int | None = None, seed: int = 0,
-                 shard="auto", drop_last: bool = False, dtype: str = "float16", prefetch: int = 2):
+                 shard="auto", drop_last: bool = False, dtype: str = "float16", prefetch: int = 2,
+                 mean=None, std=None):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if dtype not in DTYPES:
@@ -94,6 +96,9 @@ class DaliLoader:
         self.device, self.device_id = device, _device_id(device)
         self.num_threads = num_threads or min(8, os.cpu_count() or 1)
         self.seed, self.drop_last, self.dtype, self.prefetch = int(seed), drop_last, dtype, prefetch
+        default_mean, default_std = mean_std("imagenet")
+        self.mean = tuple(default_mean if mean is None else mean)
+        self.std = tuple(default_std if std is None else std)
         self.shard_id, self.num_shards = _auto_shard() if shard == "auto" else tuple(int(v) for v in shard)
         if not 0 <= self.shard_id < self.num_shards:
             raise ValueError(f"shard must be (shard_id, num_shards) with 0 <= shard_id < num_shards, got {shard!r}")
@@ -192,7 +197,7 @@ class DaliLoader:
         common = dict(batch_size=self.batch_size, image_size=self.image_size, cifar=self.cifar,
                       dtype=self.dtype, device_id=self.device_id, num_threads=self.num_threads,
                       seed=pipe_seed, shard_id=self.shard_id, num_shards=self.num_shards,
-                      prefetch=self.prefetch)
+                      prefetch=self.prefetch, mean=self.mean, std=self.std)
         source = self._source(epoch)
         if self.train:
             return dali.training_pipeline(source, method=self.augment, mixing=self.mixing, jsd=self.jsd,
@@ -258,7 +263,9 @@ class ImageFolderLoader(DaliLoader):
     (``(clean, aug)`` for a method with ``jsd_views=1``);
     ``mixing``: a MixingSet or a folder (PixMix, IPMix); ``image_size`` 224 (ImageNet
     recipe) or <= 64 (CIFAR recipe, or say ``cifar=``); ``device`` "cuda" | "cuda:N" |
-    "cpu"; ``dtype`` float16 | bfloat16 | float32; ``validate`` header | decode | none.
+    "cpu"; ``dtype`` float16 | bfloat16 | float32; ``validate`` header | decode | none;
+    ``mean``/``std``: the normalisation on the [0, 1] scale (default ImageNet's; the CIFAR
+    scripts' is 0.5 / 0.5, :mod:`gpuaug.normalization`).
     """
 
     def __init__(self, root, batch_size: int, augment=None, validate: str = "header", **kwargs):

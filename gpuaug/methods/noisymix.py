@@ -1,9 +1,10 @@
 """NoisyMix (Erichson et al., 2022), data side: AugMix views for JSD training.
 
 The model side (noisy feature mixup at a random layer) is the trainer's job; its settings
-travel in this config. Defaults are the authors' published CIFAR settings: mixup alpha
-1.0 with manifold mixup, additive noise level 0.4, multiplicative noise level 0.3,
-sparsity 0.65, JSD weight 12.
+travel in this config. Defaults are the authors' CIFAR settings (the erichson/NoisyMix
+README command): mixup alpha 1.0 with manifold mixup, additive noise level 0.5 (scaled x1,
+x2, x3 on the clean, aug1 and aug2 splits), multiplicative noise level 0.5, sparsity 0.65
+(on both noises), JSD weight 12. See :mod:`gpuaug.train.noisymix` for the formula.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ class NoisyMix(AugMix):
 
     mix_alpha: float = 1.0
     manifold_mixup: bool = True
-    add_noise_level: float = 0.4
-    mult_noise_level: float = 0.3
+    add_noise_level: float = 0.5
+    mult_noise_level: float = 0.5
     sparse_level: float = 0.65
     jsd_lambda: float = 12.0
 

@@ -27,9 +27,9 @@ enhance ops), severity-sampled as in ops.py. The mixing is done in float32 on x/
 the code does on ToTensor() tensors; there is no uint8 round trip between rounds.
 
 Defaults: k = 4, beta = 3, severity = 3 are the CIFAR settings (Sec. 3 "Training Setup";
-ImageNet uses k = 4, beta = 4 and the code's severity 1). ``all_ops`` is off as in the
-official code (a store_true flag not used in the README's recipes; Sec. 2.2 says
-"standard augmentation").
+ImageNet uses k = 4, beta = 4 and the code's severity 1). ``all_ops`` defaults to off as
+the official code's store_true flag does, but the README's training commands (CIFAR and
+ImageNet) pass ``--all-ops``, so the recipes and ``gpuaug.PixMix`` use all ops.
 """
 
 from __future__ import annotations

@@ -22,13 +22,14 @@ DEFAULTS = dict(
     method="augmix", arch="resnet50", epochs=90, batch_size=256, lr=0.1, schedule="cosine", warmup_epochs=0.0,
     milestones=[], gamma=0.1, min_lr=0.0, weight_decay=1e-4, momentum=0.9, nesterov=True, no_bn_decay=False,
     label_smoothing=0.0, jsd=False, jsd_lambda=None, image_size=224, crop="auto", pretrained=False, drop=None,
-    amp="auto", channels_last=True, compile=False, fractals=None, mixing=None,
+    amp="auto", channels_last=True, compile=False, fractals=None, mixing=None, normalization="imagenet",
 )
 # The built-in shapes set (no --data): a run of a couple of minutes on a laptop CPU.
 SYNTHETIC_DEFAULTS = dict(arch="tiny", epochs=12, batch_size=32, lr=0.1, warmup_epochs=1.0, weight_decay=5e-4,
                           jsd=True, image_size=48, crop="pad")
 # CIFAR-10/100 (32x32): the AugMix CIFAR setting; recipes refine it per method.
-CIFAR_DEFAULTS = dict(arch="wrn40_2", epochs=100, batch_size=128, weight_decay=5e-4, image_size=32, crop="pad")
+CIFAR_DEFAULTS = dict(arch="wrn40_2", epochs=100, batch_size=128, weight_decay=5e-4, image_size=32, crop="pad",
+                      normalization="half")
 
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:
@@ -45,8 +46,12 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mixing", help="folder of mixing pictures for PixMix/IPMix, or a (N, S, S, 3) uint8 .npy such "
                    "as PixMix's 300K_random_images.npy (pad-4 crop + flip per draw) (default: procedural fractals)")
     g.add_argument("--fractals", type=int, help="number of procedural fractals when --mixing is not given")
+    g.add_argument("--normalization", choices=("imagenet", "half"),
+                   help="imagenet: ImageNet mean/std; half: mean = std = 0.5 (the official CIFAR scripts; CIFAR default)")
     g = p.add_argument_group("method")
     g.add_argument("--recipe", help="a pipelines/*.toml recipe (paper settings)")
+    g.add_argument("--print-config", action="store_true",
+                   help="print every resolved setting with its source (recipe tag, command line, default) and exit")
     g.add_argument("--method", choices=METHOD_CHOICES, help="augmentation (default augmix)")
     g.add_argument("--settings", help='method settings as JSON, e.g. \'{"severity": 1}\'')
     g.add_argument("--jsd", action=B, help="JSD consistency training on (clean, aug1, aug2)")
@@ -183,6 +188,11 @@ def main_train(argv: list[str] | None = None) -> int:
     """``gpuaug train ...``; returns the exit status (143 when stopped by SIGTERM)."""
     args = build_parser().parse_args(argv)
     cfg = resolve_train_args(args)
+    if args.print_config:
+        from .recipes import print_config
+
+        print_config(args, cfg)
+        return 0
     from .loop import train
 
     result = train(cfg)
@@ -200,7 +210,8 @@ def main_train(argv: list[str] | None = None) -> int:
 
 
 def _load_for_eval(path: str):
-    """(arch, classes, state_dict, image_size, crop) from a run folder, model.pt or checkpoint.pt."""
+    """(arch, classes, state_dict, image_size, crop, normalization) from a run folder, model.pt
+    or checkpoint.pt."""
     import torch
 
     from .checkpoint import CheckpointError, read
@@ -216,10 +227,12 @@ def _load_for_eval(path: str):
         except CheckpointError as err:
             raise SystemExit(f"error: {err}") from None
         fp, extra = state["fingerprint"], state["extra"]
-        return fp["arch"], extra.get("classes"), state["model"], fp["image_size"], extra.get("crop", "rrc")
+        return (fp["arch"], extra.get("classes"), state["model"], fp["image_size"], extra.get("crop", "rrc"),
+                extra.get("normalization"))
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
-        return state["arch"], state["classes"], state["model"], state["image_size"], state.get("crop", "rrc")
+        return (state["arch"], state["classes"], state["model"], state["image_size"], state.get("crop", "rrc"),
+                state.get("normalization"))
     except Exception as err:
         raise SystemExit(f"error: {p} is not a gpuaug model file ({type(err).__name__}: {err})") from None
 
@@ -228,7 +241,7 @@ def main_eval(argv: list[str] | None = None) -> int:
     """``gpuaug eval ...``: prints a table and writes JSON."""
     import torch
 
-    from .. import normalization
+    from ..normalization import mean_std
     from . import distributed, eval_suites
     from .data import load_split, resolve_data
     from .evaluate import evaluate_corruptions, evaluate_subset, format_table, predict, summarize
@@ -236,7 +249,7 @@ def main_eval(argv: list[str] | None = None) -> int:
     from .models import build_model
 
     args = build_eval_parser().parse_args(argv)
-    arch, classes, state, image_size, crop = _load_for_eval(args.checkpoint)
+    arch, classes, state, image_size, crop, normalization = _load_for_eval(args.checkpoint)
     d = distributed.setup(args.device)
     log = print if d.main else (lambda *a, **k: None)
     try:
@@ -245,9 +258,10 @@ def main_eval(argv: list[str] | None = None) -> int:
         model = model.to(d.device, memory_format=torch.channels_last).eval()
         cfg = SimpleNamespace(batch_size=args.batch_size, image_size=args.image_size or image_size,
                               workers=args.workers if args.workers is not None else _default_workers(),
-                              crop=crop, limit_batches=args.limit_batches)
+                              crop=crop, limit_batches=args.limit_batches, normalization=normalization)
         amp = _amp_dtype(args.amp, d.device)
-        results = {"checkpoint": str(args.checkpoint), "arch": arch, "classes": len(classes)}
+        results = {"checkpoint": str(args.checkpoint), "arch": arch, "classes": len(classes),
+                   "normalization": normalization or "imagenet"}
         data, ds, pred = args.data, None, None
         if data is not None or eval_suites.needs_clean(args) or not (
                 args.corruptions or args.imagenet_r or args.imagenet_a or eval_suites.requested(args)):
@@ -268,7 +282,7 @@ def main_eval(argv: list[str] | None = None) -> int:
             results["imagenet_r"] = evaluate_subset(model, args.imagenet_r, classes, cfg, d, amp)
         if args.imagenet_a:
             results["imagenet_a"] = evaluate_subset(model, args.imagenet_a, classes, cfg, d, amp)
-        norm = (normalization.IMAGENET_MEAN, normalization.IMAGENET_STD)  # what the loaders normalise with
+        norm = mean_std(normalization)  # what the run's loaders normalised with
         results.update(eval_suites.run(args, model, classes, cfg, d, amp, norm, ds, pred, log=log))
         if d.main:
             print(format_table(results))

@@ -1,8 +1,8 @@
 """Where the trainer gets its batches: one factory, :func:`make_loader`.
 
 Two implementations yield the same structure, ``(images, labels)`` or
-``((clean, aug1, aug2), labels)`` with images float NCHW (ImageNet mean/std normalised,
-channels_last memory) on the training device and labels int64:
+``((clean, aug1, aug2), labels)`` with images float NCHW (normalised with the run's
+mean/std, :mod:`gpuaug.normalization`; channels_last memory) on the training device and labels int64:
 
 * ``--loader dali``: :class:`gpuaug.loader.ImageFolderLoader` (DALI decode + gpuaug kernels
   on the GPU), used by ``--loader auto`` for ImageFolder data when that module is present;
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..normalization import IMAGENET_MEAN as MEAN, IMAGENET_STD as STD
+from ..normalization import IMAGENET_MEAN as MEAN, IMAGENET_STD as STD, mean_std
 
 
 # ----------------------------------------------------------------------------- data sets
@@ -193,17 +193,17 @@ def prepare(img, size: int, train: bool, crop: str, rng) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def normalise(x: torch.Tensor) -> torch.Tensor:
+def normalise(x: torch.Tensor, mean=MEAN, std=STD) -> torch.Tensor:
     """float NHWC in [0, 1] -> normalised NCHW view with channels_last memory."""
-    mean = torch.tensor(MEAN, dtype=x.dtype, device=x.device)
-    std = torch.tensor(STD, dtype=x.dtype, device=x.device)
+    mean = torch.tensor(mean, dtype=x.dtype, device=x.device)
+    std = torch.tensor(std, dtype=x.dtype, device=x.device)
     return ((x - mean) / std).permute(0, 3, 1, 2)
 
 
-def denormalise(x: torch.Tensor) -> torch.Tensor:
+def denormalise(x: torch.Tensor, mean=MEAN, std=STD) -> torch.Tensor:
     """Normalised NCHW -> float NHWC in [0, 1] (for previews)."""
-    mean = torch.tensor(MEAN, device=x.device)
-    std = torch.tensor(STD, device=x.device)
+    mean = torch.tensor(mean, device=x.device)
+    std = torch.tensor(std, device=x.device)
     return (x.float().permute(0, 2, 3, 1) * std + mean).clamp(0, 1)
 
 
@@ -239,7 +239,7 @@ class _Batches(torch.utils.data.Dataset):
                 views = [l.augment(x, mixing=mixing, seed=rng, executor="cpu")]
         if l.jsd and l.augment is None:
             views = views * 3
-        views = [normalise(v) for v in views]
+        views = [normalise(v, l.mean, l.std) for v in views]
         return (tuple(views) if l.jsd else views[0]), labels
 
 
@@ -249,13 +249,15 @@ class TorchLoader:
 
     def __init__(self, dataset: Dataset, batch_size: int, augment=None, mixing=None, jsd: bool = False,
                  train: bool = True, image_size: int = 224, device="cpu", num_workers: int = 2,
-                 seed: int = 0, shard=(0, 1), drop_last: bool | None = None, crop: str = "rrc"):
+                 seed: int = 0, shard=(0, 1), drop_last: bool | None = None, crop: str = "rrc",
+                 mean=MEAN, std=STD):
         self.dataset, self.batch_size, self.augment, self.mixing = dataset, int(batch_size), augment, mixing
         self.jsd, self.train, self.image_size = bool(jsd), bool(train), int(image_size)
         self.device, self.num_workers, self.seed = torch.device(device), int(num_workers), int(seed)
         self.rank, self.world = shard
         self.drop_last = train if drop_last is None else drop_last
         self.crop = crop
+        self.mean, self.std = tuple(mean), tuple(std)
         self.classes = dataset.classes
         self.skipped = dataset.skipped
         self.epoch, self._start = 0, 0
@@ -307,12 +309,14 @@ def make_loader(args, train: bool):
     :func:`resolve_data`), ``args.loader`` ("auto" | "dali" | "torch"), ``args.augment``
     (a method or None), ``args.mixing``, ``args.jsd``, ``args.batch_size``,
     ``args.image_size``, ``args.device``, ``args.workers``, ``args.seed``, ``args.shard``
-    ((rank, world)), ``args.crop``, ``args.amp_dtype`` (the DALI loader's output dtype);
+    ((rank, world)), ``args.crop``, ``args.amp_dtype`` (the DALI loader's output dtype),
+    ``args.normalization`` (a :mod:`gpuaug.normalization` name; default ImageNet's);
     ``args.classes`` pins the validation class list.
     Returns None when there is no validation split."""
     spec = args.data_spec
     augment = args.augment if train else None
     jsd = bool(args.jsd) and train
+    mean, std = mean_std(getattr(args, "normalization", None))
     use_dali = args.loader == "dali" or (args.loader == "auto" and spec["kind"] == "folder" and dali_available()
                                         and str(args.device).startswith("cuda"))
     if use_dali:
@@ -331,10 +335,11 @@ def make_loader(args, train: bool):
         return ImageFolderLoader(str(folder), batch_size=args.batch_size, augment=augment, mixing=mixing,
                                  jsd=jsd, train=train, image_size=args.image_size, device=str(args.device),
                                  num_threads=args.workers, seed=args.seed, shard=tuple(args.shard),
-                                 drop_last=train, dtype=dtype)
+                                 drop_last=train, dtype=dtype, mean=mean, std=std)
     dataset = load_split(spec, train, None if train else getattr(args, "classes", None))
     if dataset is None:
         return None
     return TorchLoader(dataset, args.batch_size, augment=augment, mixing=args.mixing, jsd=jsd, train=train,
                        image_size=args.image_size, device=args.device, num_workers=args.workers,
-                       seed=args.seed, shard=tuple(args.shard), drop_last=train, crop=args.crop)
+                       seed=args.seed, shard=tuple(args.shard), drop_last=train, crop=args.crop,
+                       mean=mean, std=std)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..normalization import mean_std
 from . import distributed
 from .data import Dataset, TorchLoader, image_folder
 
@@ -122,8 +123,10 @@ def summarize(pred: dict) -> dict:
 
 # ----------------------------------------------------------------------------- suites
 def _loader(dataset: Dataset, cfg, d) -> TorchLoader:
+    mean, std = mean_std(getattr(cfg, "normalization", None))  # the run's, as recorded in its model file
     return TorchLoader(dataset, cfg.batch_size, train=False, image_size=cfg.image_size, device=d.device,
-                       num_workers=cfg.workers, seed=0, shard=(d.rank, d.world), drop_last=False, crop=cfg.crop)
+                       num_workers=cfg.workers, seed=0, shard=(d.rank, d.world), drop_last=False, crop=cfg.crop,
+                       mean=mean, std=std)
 
 
 def corruption_layout(root: Path, bar: bool = False) -> str:

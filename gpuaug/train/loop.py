@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from ..normalization import mean_std
 from . import checkpoint, distributed
 from .data import denormalise, make_loader, resolve_data
 from .evaluate import predict, summarize
@@ -82,12 +83,12 @@ def _apply_label_mixing(method, x: torch.Tensor, labels, num_classes, rng):
     return x, mix_targets(labels, num_classes, plan.lam, perm)
 
 
-def _write_preview(path: Path, images, labels, classes, jsd: bool, method_name: str) -> None:
+def _write_preview(path: Path, images, labels, classes, jsd: bool, method_name: str, normalization=None) -> None:
     from ..gallery import grid
 
     views = list(images) if jsd else [images]
     count = min(8, views[0].shape[0])
-    host = [(denormalise(v[:count]).cpu().numpy() * 255).round().astype(np.uint8) for v in views]
+    host = [(denormalise(v[:count], *mean_std(normalization)).cpu().numpy() * 255).round().astype(np.uint8) for v in views]
     tiles = [[h[i] for h in host] for i in range(count)]
     cols = ["clean"] + [f"aug {i}" for i in range(1, len(views))] if jsd else [method_name]
     rows = [f"{i}: {classes[int(labels[i])]}"[:16] for i in range(count)]
@@ -143,7 +144,7 @@ def _train(cfg, d, out: Path, log) -> dict:
     ns = SimpleNamespace(data_spec=spec, loader=cfg.loader, augment=None if label_mixing else method,
                          mixing=None, jsd=cfg.jsd, batch_size=cfg.batch_size, image_size=cfg.image_size,
                          device=d.device, workers=cfg.workers, seed=cfg.seed, shard=(d.rank, d.world),
-                         crop=cfg.crop, amp_dtype=_amp_dtype(cfg.amp, d.device))
+                         crop=cfg.crop, amp_dtype=_amp_dtype(cfg.amp, d.device), normalization=cfg.normalization)
     if method is not None and getattr(method, "needs_mixing", False):
         t0 = time.time()
         ns.mixing = _make_mixing(cfg, d.device)
@@ -250,7 +251,8 @@ def _train(cfg, d, out: Path, log) -> dict:
             seen, b = 0, first
             for b, (images, labels) in enumerate(batches, start=first):
                 if d.main and cfg.preview and step == 0:
-                    _write_preview(out / "preview.png", images, labels, classes, cfg.jsd, cfg.method or "none")
+                    _write_preview(out / "preview.png", images, labels, classes, cfg.jsd, cfg.method or "none",
+                                   cfg.normalization)
                 lr = schedule.apply(optimizer, step)
                 torch.manual_seed(step_seed(cfg.seed, step, d.rank))
                 rng = np.random.default_rng(step_seed(cfg.seed, step, d.rank) + 1)
@@ -308,7 +310,7 @@ def _train(cfg, d, out: Path, log) -> dict:
                 if d.main:
                     checkpoint.save(ckpt_path, model=model, optimizer=optimizer, scaler=scaler, step=step,
                                     epoch=next_epoch, batch=next_batch, fingerprint=fingerprint,
-                                    extra={"classes": classes, "crop": cfg.crop})
+                                    extra={"classes": classes, "crop": cfg.crop, "normalization": cfg.normalization})
                 distributed.barrier(d)
                 progress.close("(stopped)")
                 log(f"stopped at epoch {epoch + 1}, batch {b + 1}: checkpoint {ckpt_path}; "
@@ -337,7 +339,8 @@ def _train(cfg, d, out: Path, log) -> dict:
                         if k not in ("epoch", "time"):
                             writer.add_scalar(k, v, epoch + 1)
                 checkpoint.save(ckpt_path, model=model, optimizer=optimizer, scaler=scaler, step=step,
-                                epoch=epoch + 1, batch=0, fingerprint=fingerprint, extra={"classes": classes, "crop": cfg.crop})
+                                epoch=epoch + 1, batch=0, fingerprint=fingerprint,
+                                extra={"classes": classes, "crop": cfg.crop, "normalization": cfg.normalization})
             distributed.barrier(d)
             if stop.flag:
                 status = "stopped"
@@ -347,6 +350,7 @@ def _train(cfg, d, out: Path, log) -> dict:
         writer.close()
     if d.main and status == "completed":
         torch.save({"arch": cfg.arch, "classes": classes, "model": checkpoint.unwrap(model).state_dict(),
-                    "image_size": cfg.image_size, "crop": cfg.crop}, out / "model.pt")
+                    "image_size": cfg.image_size, "crop": cfg.crop, "normalization": cfg.normalization},
+                   out / "model.pt")
     return {"status": status, "history": history, "out": str(out), "step": step,
             "model": checkpoint.unwrap(model), "classes": classes}

@@ -117,21 +117,26 @@ class ResNeXt29(nn.Module):
 
 # ----------------------------------------------------------------------------- PreAct ResNet-18
 class _PreActBlock(nn.Module):
+    """BN-ReLU-conv3x3 twice; the shortcut (identity, or a 1x1 conv when the shape changes)
+    takes the pre-activated input BN-ReLU(x), as in the NoisyMix authors' network."""
+
     def __init__(self, cin, cout, stride):
         super().__init__()
         self.bn1, self.conv1 = nn.BatchNorm2d(cin), nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
         self.bn2, self.conv2 = nn.BatchNorm2d(cout), nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.shortcut = None if (stride == 1 and cin == cout) else nn.Conv2d(cin, cout, 1, stride, bias=False)
+        self.shortcut = nn.Identity() if (stride == 1 and cin == cout) else nn.Conv2d(cin, cout, 1, stride, bias=False)
 
     def forward(self, x):
         o = F.relu(self.bn1(x))
-        skip = x if self.shortcut is None else self.shortcut(o)
         y = self.conv1(o)
-        return self.conv2(F.relu(self.bn2(y))) + skip
+        return self.conv2(F.relu(self.bn2(y))) + self.shortcut(o)
 
 
 class PreActResNet18(nn.Module):
-    """Pre-activation ResNet-18 for 32x32 (4 stages of 2 blocks, 64..512 channels)."""
+    """Pre-activation ResNet-18 for 32x32 (4 stages of 2 blocks, 64..512 channels), as
+    NoisyMix's CIFAR code builds it: no BN-ReLU after the last stage (global average
+    pooling and the classifier read the last block's sum directly), PyTorch's default
+    initialisation."""
 
     def __init__(self, num_classes=10, base=64):
         super().__init__()
@@ -143,13 +148,10 @@ class PreActResNet18(nn.Module):
             stages.append(nn.Sequential(_PreActBlock(cin, cout, stride), _PreActBlock(cout, cout, 1)))
             cin = cout
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.bn = nn.BatchNorm2d(cin)
-        self.fc = nn.Linear(cin, num_classes)
-        _init(self)
+        self.fc = nn.Linear(cin, num_classes)  # PyTorch's default initialisation, as the authors' code
 
     def forward(self, x):
         x = self.layer4(self.layer3(self.layer2(self.layer1(self.conv1(x)))))
-        x = F.relu(self.bn(x))
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
