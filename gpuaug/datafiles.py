@@ -62,8 +62,9 @@ class Samples:
         if detail:
             self.details[str(path)] = detail
 
-    def skipped_summary(self) -> str:
-        return ", ".join(f"{r}: {len(self.skipped[r])}" for r in SKIP_REASONS if r in self.skipped)
+    def skipped_summary(self, files_only: bool = False) -> str:
+        return ", ".join(f"{r}: {len(self.skipped[r])}" for r in SKIP_REASONS
+                         if r in self.skipped and not (files_only and r == "repeated folder"))
 
 
 def _kind(head: bytes) -> str | None:

@@ -179,11 +179,12 @@ def check_items(items, workers: int | None = None, label: str = "gpuaug: decodin
 
         def collect(proc):
             seen = 0
-            for line in proc.stdout:
-                index, verdict = json.loads(line)
-                verdicts[index] = verdict
-                seen += 1
-                progress.advance()
+            with proc.stdout:
+                for line in proc.stdout:
+                    index, verdict = json.loads(line)
+                    verdicts[index] = verdict
+                    seen += 1
+                    progress.advance()
             if proc.wait() != 0:
                 errors.append(f"decode check worker exited with status {proc.returncode} after {seen} files")
 

@@ -171,9 +171,14 @@ class DaliLoader:
             raise ValueError(f"{len(samples)} samples cannot be split over {self.num_shards} ranks")
         self.mixing = self._check_mixing(augment, mixing)
         self.epoch, self._epoch_set = 0, False
-        if samples.skipped:
-            warnings.warn(f"gpuaug loader: skipped {sum(map(len, samples.skipped.values()))} files "
-                          f"({samples.skipped_summary()}); see loader.skipped", stacklevel=3)
+        n_files = sum(len(v) for r, v in samples.skipped.items() if r != "repeated folder")
+        if n_files:
+            warnings.warn(f"gpuaug loader: skipped {n_files} files "
+                          f"({samples.skipped_summary(files_only=True)}); see loader.skipped", stacklevel=3)
+        if samples.skipped.get("repeated folder"):
+            warnings.warn(f"gpuaug loader: {len(samples.skipped['repeated folder'])} folder links lead to a folder "
+                          "already read (a symlink loop or a second link) and were not followed; see "
+                          "loader.skipped['repeated folder']", stacklevel=3)
         if samples.empty_classes:
             warnings.warn(f"gpuaug loader: {len(samples.empty_classes)} empty class folders "
                           f"(labels kept): {samples.empty_classes[:5]}", stacklevel=3)
