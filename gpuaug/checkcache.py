@@ -2,7 +2,7 @@
 
 Location: ``$GPUAUG_CACHE_DIR/validate/`` if set, else ``$XDG_CACHE_HOME/gpuaug/validate/``,
 else ``~/.cache/gpuaug/validate/``; one JSON file per data root (named by a hash of its
-real path). An entry is keyed by the file's absolute path and holds its size and mtime
+real path). An entry is keyed by the file's path relative to the root and holds its size and mtime
 (ns) with the verdict, so a changed or replaced file is decoded again. Writes go to a
 temporary file in the same folder and are renamed into place (atomic), merged with what
 another run wrote meanwhile: concurrent runs never leave a broken cache. An unreadable or
@@ -36,7 +36,7 @@ class DecodeCache:
 
     def __init__(self, root, decoder: str):
         real = os.path.realpath(root)
-        self.root, self.decoder = real, decoder
+        self.root, self.decoder, self.base = real, decoder, os.path.abspath(root)
         self.path = cache_dir() / f"{hashlib.sha256(real.encode()).hexdigest()[:24]}.json"
         self.entries = self._load()
         self.new: dict = {}
@@ -57,21 +57,22 @@ class DecodeCache:
         st = os.stat(path)
         return st.st_size, st.st_mtime_ns
 
+    def _key(self, path) -> str:
+        return os.path.relpath(os.path.abspath(path), self.base)
+
     def lookup(self, path):
         """``(True, verdict)`` when ``path`` is cached unchanged, else ``(False, None)``."""
-        key = os.path.abspath(path)
-        entry = self.entries.get(key)
+        entry = self.entries.get(self._key(path))
         try:
-            if entry and list(self._stat(key)) == entry[:2]:
+            if entry and list(self._stat(path)) == entry[:2]:
                 return True, entry[2]
         except OSError:
             pass
         return False, None
 
     def store(self, path, verdict) -> None:
-        key = os.path.abspath(path)
         try:
-            self.new[key] = [*self._stat(key), verdict]
+            self.new[self._key(path)] = [*self._stat(path), verdict]
         except OSError:
             pass
 

@@ -204,7 +204,7 @@ def test_concurrent_cache_writers_merge(tmp_path):
     a.save()
     b.save()
     merged = json.loads(a.path.read_text())["entries"]
-    assert sorted(merged) == [str(tmp_path / "0.jpg"), str(tmp_path / "1.jpg")]
+    assert sorted(merged) == ["0.jpg", "1.jpg"]  # relative to the root
     assert checkcache.DecodeCache(tmp_path, "t").lookup(tmp_path / "1.jpg") == (True, "bad")
     assert checkcache.DecodeCache(tmp_path, "other decoder").lookup(tmp_path / "1.jpg") == (False, None)
 
@@ -255,3 +255,24 @@ def test_symlinked_folders_are_followed_once(tmp_path):
     samples = datafiles.scan_image_folder(root, validate="header")
     assert samples.classes == ["ant", "ant2"] and samples.empty_classes == ["ant2"]
     assert len(samples) == 7 and samples.skipped == {"repeated folder": [str(root / "ant2")]}
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_progress_line_only_on_a_terminal(tree, monkeypatch, tty):
+    root, files = tree
+    stream = _Stream(tty)
+    monkeypatch.setattr(decodecheck.sys, "stderr", stream)
+    monkeypatch.setattr(decodecheck, "PROGRESS_AFTER_S", 0.0)
+    items = [(os.path.join(root, f), 0, -1) for f in files]
+    assert decodecheck.check_items(items, workers=1) == [None] * len(files)
+    shown = stream.getvalue()
+    assert (f"{len(files)}/{len(files)} (100%" in shown and shown.endswith("\n")) if tty else shown == ""
