@@ -276,3 +276,18 @@ def test_progress_line_only_on_a_terminal(tree, monkeypatch, tty):
     assert decodecheck.check_items(items, workers=1) == [None] * len(files)
     shown = stream.getvalue()
     assert (f"{len(files)}/{len(files)} (100%" in shown and shown.endswith("\n")) if tty else shown == ""
+
+
+def test_undecodable_file_under_validate_none_names_no_header_check(tree, tmp_path):
+    root, files = tree
+    data = bytearray(open(os.path.join(root, next(iter(files))), "rb").read())
+    data[300:700] = bytes(range(256)) + bytes(144)  # broken markers: DALI cannot decode it
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(bytes(data))
+    paths = [os.path.join(root, f) for f in sorted(files)][:3] + [str(bad)]
+    loader = gpuaug.FileListLoader(paths, 4, device="cpu", image_size=32, train=False, validate="none",
+                                   num_threads=1)
+    with pytest.raises(RuntimeError) as err:
+        list(loader)
+    message = str(err.value)
+    assert "validate='none'" in message and "header" not in message and "validate='decode'" in message
