@@ -6,14 +6,23 @@ folder names), a file list with labels, and webdataset tar shards. Each scan ret
 
 Skip policy (``validate=``):
 
-* ``"header"`` (default, fast: two small reads per file): zero-byte files ("empty"); a
-  file whose extension or magic number is not an image DALI decodes ("not an image":
-  torchvision's extensions .jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp, checked by
-  magic number); GIF ("unsupported format": DALI has no GIF decoder); a JPEG without its
-  end-of-image marker in the last 1 KiB or a PNG without IEND ("truncated").
-* ``"decode"``: the header checks, then a full Pillow decode ("undecodable") -- catches
-  corruption inside otherwise well-formed files, at the cost of decoding everything once.
+* ``"decode"`` (default): the header checks below, then every file that passes them is
+  decoded once, strictly ("undecodable"): libjpeg-turbo for JPEG with its warnings
+  treated as errors, Pillow for the rest (see :mod:`gpuaug.decodecheck` for why and what
+  it catches that Pillow misses, e.g. a JPEG whose body is scrambled). Runs in worker
+  processes with a progress line on a TTY; verdicts are cached per data root, keyed by
+  (path, size, mtime), so a data set is decoded once (:mod:`gpuaug.checkcache` says where).
+  ``gpuaug scan ROOT`` runs it ahead of time.
+* ``"header"`` (fast: two small reads per file, but blind to corruption inside a file):
+  zero-byte files ("empty"); a file whose extension or magic number is not an image DALI
+  decodes ("not an image": torchvision's extensions .jpg .jpeg .png .ppm .bmp .pgm .tif
+  .tiff .webp, checked by magic number); GIF ("unsupported format": DALI has no GIF
+  decoder); a JPEG without its end-of-image marker in the last 1 KiB or a PNG without IEND
+  ("truncated").
 * ``"none"``: no checks; a bad file then stops the DALI pipeline with an error.
+
+Folder scans follow symbolic links to folders, each real folder once: a link loop or a
+folder reached a second time is not entered and is counted as "repeated folder".
 
 Grayscale, CMYK and 16-bit JPEG/PNG, palette and RGBA PNG, BMP, TIFF and WebP all decode
 to RGB in DALI (alpha dropped; 16-bit scaled to 8 bits, where Pillow's convert clips).
@@ -28,8 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-SKIP_REASONS = ("empty", "not an image", "unsupported format", "truncated", "undecodable", "no label")
-VALIDATE = ("header", "decode", "none")
+SKIP_REASONS = ("empty", "not an image", "unsupported format", "truncated", "undecodable", "repeated folder",
+                "no label")
+VALIDATE = ("decode", "header", "none")
 
 
 @dataclass
@@ -42,15 +52,19 @@ class Samples:
     skipped: dict = field(default_factory=dict)
     empty_classes: list = field(default_factory=list)
     shards: list = field(default_factory=list)  # webdataset: [(tar path, [sample, ...])]
+    details: dict = field(default_factory=dict)  # skipped path -> the decoder's message
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def skip(self, reason: str, path) -> None:
+    def skip(self, reason: str, path, detail: str | None = None) -> None:
         self.skipped.setdefault(reason, []).append(str(path))
+        if detail:
+            self.details[str(path)] = detail
 
-    def skipped_summary(self) -> str:
-        return ", ".join(f"{r}: {len(self.skipped[r])}" for r in SKIP_REASONS if r in self.skipped)
+    def skipped_summary(self, files_only: bool = False) -> str:
+        return ", ".join(f"{r}: {len(self.skipped[r])}" for r in SKIP_REASONS
+                         if r in self.skipped and not (files_only and r == "repeated folder"))
 
 
 def _kind(head: bytes) -> str | None:
@@ -95,28 +109,8 @@ def _read_ends(f, offset: int, size: int) -> tuple[bytes, bytes]:
     return head, f.read(min(size, 1024))
 
 
-def _decodes(data_or_path) -> bool:
-    import io
-
-    from PIL import Image
-
-    try:
-        src = io.BytesIO(data_or_path) if isinstance(data_or_path, bytes) else data_or_path
-        with Image.open(src) as img:
-            img.draft(None, None)
-            img.load()
-        return True
-    except Image.DecompressionBombError:
-        return True  # huge but well formed: DALI has no pixel limit
-    except Exception:  # noqa: BLE001 -- any decoder failure means "skip"
-        return False
-
-
-def check_file(path, validate: str = "header") -> str | None:
-    """The skip reason for one file under the ``validate`` policy, or None."""
+def _check_header(path) -> str | None:
     path = Path(path)
-    if validate == "none":
-        return None
     if path.suffix.lower() == ".gif":
         return "unsupported format"
     if path.suffix.lower() not in IMG_EXTENSIONS:
@@ -127,19 +121,87 @@ def check_file(path, validate: str = "header") -> str | None:
             head, tail = _read_ends(f, 0, size)
     except OSError:
         return "undecodable"
-    reason = check_bytes(head, tail, size)
-    if reason is None and validate == "decode" and not _decodes(path):
-        return "undecodable"
-    return reason
+    return check_bytes(head, tail, size)
 
 
-def _check_all(paths, validate: str, workers: int | None) -> list:
+def check_file(path, validate: str = "decode") -> str | None:
+    """The skip reason for one file under the ``validate`` policy, or None."""
+    return _check_all([Path(path)], validate, workers=1)[0][0]
+
+
+def decoder_tag() -> str:
+    """Which decoder defines "undecodable" here (see :mod:`gpuaug.decodecheck`)."""
+    import importlib.util
+
+    try:
+        strict = importlib.util.find_spec("nvidia.nvimgcodec") is not None
+    except (ImportError, ValueError):
+        strict = False
+    return "libjpeg-turbo-strict+pillow" if strict else "pillow"
+
+
+def _check_all(paths, validate: str, workers: int | None, cache_root=None) -> list:
+    """``(reason, detail)`` per path under the ``validate`` policy (reason None: keep)."""
     if validate not in VALIDATE:
         raise ValueError(f"validate must be one of {VALIDATE}, got {validate!r}")
     if validate == "none":
-        return [None] * len(paths)
-    with ThreadPoolExecutor(workers or min(16, 4 * (os.cpu_count() or 1))) as pool:
-        return list(pool.map(lambda p: check_file(p, validate), paths, chunksize=64))
+        return [(None, None)] * len(paths)
+    with ThreadPoolExecutor(min(16, 4 * (os.cpu_count() or 1))) as pool:
+        results = [(r, None) for r in pool.map(_check_header, paths, chunksize=64)]
+    if validate == "decode":
+        from . import decodecheck
+        from .checkcache import DecodeCache
+
+        cache = DecodeCache(cache_root, decoder_tag()) if cache_root is not None else None
+        todo = []
+        for i, (reason, _) in enumerate(results):
+            if reason is None:
+                hit, verdict = cache.lookup(paths[i]) if cache else (False, None)
+                if hit:
+                    results[i] = ("undecodable" if verdict else None, verdict)
+                else:
+                    todo.append(i)
+        verdicts = decodecheck.check_items([(paths[i], 0, -1) for i in todo], workers)
+        for i, verdict in zip(todo, verdicts):
+            results[i] = ("undecodable" if verdict else None, verdict)
+            if cache:
+                cache.store(paths[i], verdict)
+        if cache:
+            cache.save()
+    return results
+
+
+def walk_files(folder, samples: Samples | None = None) -> list[Path]:
+    """Every file under ``folder`` in torchvision's order (folders sorted by path, then
+    names), following folder symlinks but entering each real folder once: a repeat (a
+    link loop, or two links to one folder) is skipped as "repeated folder" in ``samples``."""
+    return _walk_into(Path(folder), set(), samples)
+
+
+def _walk_into(top: Path, seen: set, samples) -> list[Path]:
+    found, stack = [], [top]
+    while stack:
+        folder = stack.pop()
+        real = os.path.realpath(folder)
+        if real in seen:
+            if samples is not None:
+                samples.skip("repeated folder", folder)
+            continue
+        seen.add(real)
+        files, dirs = [], []
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                (dirs if entry.is_dir() else files).append(entry.name)
+            except OSError:
+                files.append(entry.name)
+        found.append((str(folder), sorted(files)))
+        stack.extend(folder / d for d in sorted(dirs, reverse=True))
+    found.sort()
+    return [Path(folder) / f for folder, names in found for f in names]
 
 
 def find_classes(root) -> list[str]:
@@ -147,8 +209,9 @@ def find_classes(root) -> list[str]:
     return sorted(e.name for e in os.scandir(root) if e.is_dir())
 
 
-def scan_image_folder(root, validate: str = "header", workers: int | None = None) -> Samples:
-    """Every file under ``root/<class>/`` (recursively, sorted), labelled by class index."""
+def scan_image_folder(root, validate: str = "decode", workers: int | None = None, cache: bool = True) -> Samples:
+    """Every file under ``root/<class>/`` (recursively, sorted), labelled by class index.
+    ``cache=False``: do not read or write the decode-validation cache."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {str(root)!r} does not exist or is not a folder")
@@ -156,16 +219,16 @@ def scan_image_folder(root, validate: str = "header", workers: int | None = None
     if not classes:
         raise ValueError(f"image folder {str(root)!r} has no class sub-folders (expected root/<class>/<image>)")
     paths, labels = [], []
-    for index, name in enumerate(classes):
-        for dirpath, dirnames, filenames in sorted(os.walk(root / name, followlinks=True)):
-            dirnames.sort()
-            for fname in sorted(filenames):
-                paths.append(Path(dirpath) / fname)
-                labels.append(index)
     samples = Samples(classes=classes)
-    for p, label, reason in zip(paths, labels, _check_all(paths, validate, workers)):
+    seen = {os.path.realpath(root)}
+    for index, name in enumerate(classes):
+        found = _walk_into(root / name, seen, samples)
+        paths += found
+        labels += [index] * len(found)
+    checked = _check_all(paths, validate, workers, cache_root=root if cache else None)
+    for p, label, (reason, detail) in zip(paths, labels, checked):
         if reason:
-            samples.skip(reason, p)
+            samples.skip(reason, p, detail)
         else:
             samples.files.append(str(p))
             samples.labels.append(label)
@@ -177,8 +240,8 @@ def scan_image_folder(root, validate: str = "header", workers: int | None = None
     return samples
 
 
-def read_file_list(source, labels=None, root=None, validate: str = "header",
-                   workers: int | None = None) -> Samples:
+def read_file_list(source, labels=None, root=None, validate: str = "decode",
+                   workers: int | None = None, cache: bool = True) -> Samples:
     """Samples from a text file of ``<path> <int label>`` lines (paths relative to
     ``root``, default the list's folder; '#' starts a comment) or from a list of paths
     plus ``labels``."""
@@ -210,11 +273,15 @@ def read_file_list(source, labels=None, root=None, validate: str = "header",
     if any(v < 0 for v in labels):
         raise ValueError(f"labels in {where} must be >= 0")
     samples = Samples()
-    for p, label, reason in zip(paths, labels, _check_all(paths, validate, workers)):
+    cache_root = None
+    if cache and paths:
+        cache_root = base if base is not None else os.path.commonpath([os.path.abspath(p.parent) for p in paths])
+    checked = _check_all(paths, validate, workers, cache_root=cache_root)
+    for p, label, (reason, detail) in zip(paths, labels, checked):
         if reason is None and validate != "none" and not p.is_file():
             reason = "undecodable"
         if reason:
-            samples.skip(reason, p)
+            samples.skip(reason, p, detail)
         else:
             samples.files.append(str(p))
             samples.labels.append(label)
@@ -228,12 +295,13 @@ def read_file_list(source, labels=None, root=None, validate: str = "header",
 
 
 def scan_webdataset(shards, image_ext=("jpg", "jpeg", "png"), label_ext: str = "cls",
-                     validate: str = "header") -> Samples:
+                     validate: str = "decode", workers: int | None = None) -> Samples:
     """Index tar shards: a sample is the members sharing a key (the name up to the first
     dot of the basename); it needs one image component and an integer ``label_ext``.
 
-    Samples without label ("no label") or with a bad image (header policy, as for files;
-    ``"decode"`` decodes in memory) are left out of the index files the loader writes.
+    Samples without label ("no label") or with a bad image (the policy as for files; the
+    decode check reads the image out of the tar, and is not cached) are left out of the
+    index files the loader writes.
     """
     if validate not in VALIDATE:
         raise ValueError(f"validate must be one of {VALIDATE}, got {validate!r}")
@@ -242,6 +310,7 @@ def scan_webdataset(shards, image_ext=("jpg", "jpeg", "png"), label_ext: str = "
         raise ValueError("no webdataset shards given")
     image_ext = tuple(e.lower().lstrip(".") for e in image_ext)
     samples = Samples()
+    pending = []  # (kept list, sample): passed the header check, to decode
     for tar_path in map(str, shards):
         if not os.path.isfile(tar_path):
             raise FileNotFoundError(f"webdataset shard {tar_path!r} does not exist")
@@ -270,9 +339,6 @@ def scan_webdataset(shards, image_ext=("jpg", "jpeg", "png"), label_ext: str = "
                 if validate != "none":
                     head, tail = _read_ends(raw, m.offset_data, m.size)
                     reason = check_bytes(head, tail, m.size)
-                    if reason is None and validate == "decode":
-                        raw.seek(m.offset_data)
-                        reason = None if _decodes(raw.read(m.size)) else "undecodable"
                 lab = comps[label_ext]
                 raw.seek(lab.offset_data)
                 text = raw.read(lab.size).decode("utf-8", "replace").strip()
@@ -281,11 +347,22 @@ def scan_webdataset(shards, image_ext=("jpg", "jpeg", "png"), label_ext: str = "
                 if reason:
                     samples.skip(reason, name)
                     continue
-                kept.append(dict(key=name, target=int(text),
+                kept.append(dict(key=name, target=int(text), tar=tar_path,
                                  image=(image[0], m.offset_data, m.size, m.name),
                                  label=(label_ext, lab.offset_data, lab.size, lab.name)))
-        kept.sort(key=lambda s: s["image"][1])
+                if validate == "decode":
+                    pending.append((kept, kept[-1]))
         samples.shards.append((tar_path, kept))
+    if pending:
+        from . import decodecheck
+
+        verdicts = decodecheck.check_items([(s["tar"], s["image"][1], s["image"][2]) for _, s in pending], workers)
+        for (kept, s), verdict in zip(pending, verdicts):
+            if verdict:
+                kept.remove(s)
+                samples.skip("undecodable", s["key"], verdict)
+    for _, kept in samples.shards:
+        kept.sort(key=lambda s: s["image"][1])
         samples.files += [s["key"] for s in kept]
         samples.labels += [s["target"] for s in kept]
     if not samples.labels:

@@ -19,12 +19,24 @@ ranks step together (with ``batch_size=1`` that rank repeats its last sample ins
 ``drop_last=True``: every rank yields ``(N//S) // batch_size`` full batches; the rest of
 the epoch's order (different samples each epoch) is not seen.
 
+An epoch with no batch (``len(loader) == 0``) yields nothing and builds no pipeline;
+``drop_last=True`` with fewer samples per rank than one batch warns at construction.
+
+Device and dtype. ``device="auto"`` (default): the current CUDA device when torch sees
+one, else a CPU DALI pipeline (said once per process in a log line). The output is
+float32 like torchvision's ``ToTensor`` + ``Normalize``; ``dtype="bfloat16"`` or
+``"float16"`` halves the bytes and is the fast path for a loop under ``torch.autocast``.
+
+``loader.dataset`` is a torchvision-like view of the data set (``classes``,
+``class_to_idx``, ``samples``/``imgs``, ``targets``, ``len()``).
+
 Skips: see :mod:`gpuaug.datafiles`. ``loader.skipped`` maps a reason to the paths
 skipped at construction; a warning gives the counts.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import tempfile
@@ -35,7 +47,9 @@ import numpy as np
 from . import datafiles
 from .normalization import mean_std
 
-DTYPES = ("float16", "bfloat16", "float32")
+DTYPES = ("float32", "bfloat16", "float16")
+log = logging.getLogger("gpuaug.loader")
+_auto_told = set()
 
 
 def _auto_shard():
@@ -49,6 +63,24 @@ def _auto_shard():
     return 0, 1
 
 
+def resolve_device(device: str) -> str:
+    """``"auto"``: ``"cuda:N"`` (torch's current device) when torch sees a GPU, else
+    ``"cpu"`` -- logged once per process; other values pass through."""
+    if device != "auto":
+        return device
+    try:
+        import torch
+
+        chosen = f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        chosen = "cpu"
+    if chosen not in _auto_told:
+        _auto_told.add(chosen)
+        why = "torch sees a CUDA device" if chosen != "cpu" else "torch sees no CUDA device: a CPU DALI pipeline"
+        log.warning("gpuaug loader: device='auto' -> %s (%s; pass device= to choose)", chosen, why)
+    return chosen
+
+
 def _device_id(device: str):
     if device == "cpu":
         return None
@@ -58,7 +90,7 @@ def _device_id(device: str):
         return torch.cuda.current_device()
     if device.startswith("cuda:"):
         return int(device.split(":", 1)[1])
-    raise ValueError(f"device must be 'cuda', 'cuda:N' or 'cpu', got {device!r}")
+    raise ValueError(f"device must be 'auto', 'cuda', 'cuda:N' or 'cpu', got {device!r}")
 
 
 def batch_sizes(n_total: int, batch_size: int, shard_id: int, num_shards: int, drop_last: bool) -> list[int]:
@@ -73,14 +105,48 @@ def batch_sizes(n_total: int, batch_size: int, shard_id: int, num_shards: int, d
     return sizes
 
 
+class DatasetView:
+    """What torchvision users reach for in ``loader.dataset``: ``classes``,
+    ``class_to_idx``, ``samples`` (= ``imgs``: ``(path, class index)`` pairs),
+    ``targets``, ``root`` and ``len()`` (the whole data set, every rank's share)."""
+
+    def __init__(self, samples, root=None):
+        self._samples, self.root = samples, None if root is None else str(root)
+
+    @property
+    def classes(self) -> list:
+        return list(self._samples.classes)
+
+    @property
+    def class_to_idx(self) -> dict:
+        return {c: i for i, c in enumerate(self._samples.classes)}
+
+    @property
+    def samples(self) -> list:
+        return list(zip(self._samples.files, self._samples.labels))
+
+    imgs = samples
+
+    @property
+    def targets(self) -> list:
+        return list(self._samples.labels)
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def __repr__(self) -> str:
+        where = f", root={self.root!r}" if self.root else ""
+        return f"DatasetView({len(self)} samples, {len(self._samples.classes)} classes{where})"
+
+
 class DaliLoader:
     """Base loader over :class:`gpuaug.datafiles.Samples` (use the subclasses)."""
 
     def __init__(self, samples, batch_size: int, augment=None, mixing=None, jsd: bool = False,
                  train: bool = True, image_size: int = 224, cifar: bool | None = None,
-                 device: str = "cuda", num_threads: int | None = None, seed: int = 0,
-                 shard="auto", drop_last: bool = False, dtype: str = "float16", prefetch: int = 2,
-                 mean=None, std=None):
+                 device: str = "auto", num_threads: int | None = None, seed: int = 0,
+                 shard="auto", drop_last: bool = False, dtype: str = "float32", prefetch: int = 2,
+                 validate: str = "decode", root=None, mean=None, std=None):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if dtype not in DTYPES:
@@ -93,7 +159,10 @@ class DaliLoader:
         self.batch_size, self.augment, self.jsd, self.train = batch_size, augment, jsd, train
         self.image_size = int(image_size)
         self.cifar = self.image_size <= 64 if cifar is None else bool(cifar)
+        device = resolve_device(device)
         self.device, self.device_id = device, _device_id(device)
+        self.validate = validate
+        self.dataset = DatasetView(samples, root)
         self.num_threads = num_threads or min(8, os.cpu_count() or 1)
         self.seed, self.drop_last, self.dtype, self.prefetch = int(seed), drop_last, dtype, prefetch
         default_mean, default_std = mean_std("imagenet")
@@ -106,12 +175,22 @@ class DaliLoader:
             raise ValueError(f"{len(samples)} samples cannot be split over {self.num_shards} ranks")
         self.mixing = self._check_mixing(augment, mixing)
         self.epoch, self._epoch_set = 0, False
-        if samples.skipped:
-            warnings.warn(f"gpuaug loader: skipped {sum(map(len, samples.skipped.values()))} files "
-                          f"({samples.skipped_summary()}); see loader.skipped", stacklevel=3)
+        n_files = sum(len(v) for r, v in samples.skipped.items() if r != "repeated folder")
+        if n_files:
+            warnings.warn(f"gpuaug loader: skipped {n_files} files "
+                          f"({samples.skipped_summary(files_only=True)}); see loader.skipped", stacklevel=3)
+        if samples.skipped.get("repeated folder"):
+            warnings.warn(f"gpuaug loader: {len(samples.skipped['repeated folder'])} folder links lead to a folder "
+                          "already read (a symlink loop or a second link) and were not followed; see "
+                          "loader.skipped['repeated folder']", stacklevel=3)
         if samples.empty_classes:
             warnings.warn(f"gpuaug loader: {len(samples.empty_classes)} empty class folders "
                           f"(labels kept): {samples.empty_classes[:5]}", stacklevel=3)
+        if drop_last and len(self) == 0:
+            per_rank = len(samples) // self.num_shards
+            warnings.warn(f"gpuaug loader: {per_rank} samples per rank is less than one batch of {batch_size} "
+                          "with drop_last=True, so every epoch is empty: lower batch_size or set "
+                          "drop_last=False", stacklevel=3)
 
     # ------------------------------------------------------------ public
 
@@ -139,6 +218,8 @@ class DaliLoader:
     def __iter__(self):
         epoch = self.epoch
         self.epoch, self._epoch_set = epoch + 1, False
+        if not self._sizes():  # an empty epoch: no pipeline, no decoding
+            return iter(())
         return self._run_epoch(epoch)
 
     # ------------------------------------------------------------ machinery
@@ -156,7 +237,7 @@ class DaliLoader:
         if isinstance(mixing, (str, os.PathLike)):
             if not os.path.isdir(mixing):
                 raise FileNotFoundError(f"mixing folder {str(mixing)!r} does not exist")
-            return datafiles.read_file_list(sorted(_walk(mixing)), validate="header").files
+            return datafiles.read_file_list(datafiles.walk_files(mixing), validate=self.validate).files
         side = getattr(mixing, "side", None)
         if side is None:
             raise TypeError(f"mixing must be a MixingSet or a folder path, got {type(mixing).__name__}")
@@ -233,11 +314,21 @@ class DaliLoader:
         except RuntimeError as err:
             if "Critical error" in str(err):
                 raise RuntimeError(f"DALI failed in epoch {epoch} (see the error above).\n"
-                                   "A file passed the header check but does not decode: construct the "
-                                   "loader with validate='decode' to find and skip it") from err
+                                   f"{self._decode_failure_hint()}") from err
             raise
         finally:
             del it, pipe
+
+    def _decode_failure_hint(self) -> str:
+        if self.validate == "none":
+            return ("Files were not checked (validate='none'), so a file that does not decode stops the "
+                    "epoch: construct the loader with validate='decode' (the default) to find and skip it")
+        if self.validate == "header":
+            return ("A file passed the header check (validate='header') but does not decode: construct the "
+                    "loader with validate='decode' (the default) to find and skip it")
+        return ("Every file decoded with libjpeg-turbo/Pillow when the loader was built (validate='decode'), "
+                "so DALI's decoder disagrees on one (nvJPEG on the GPU can refuse a file the CPU decoders "
+                "accept) or a file changed since: run `gpuaug scan` on the data, or try device='cpu'")
 
     def _emit(self, images, labels, sizes):
         """Yield the DALI batch as the next entries of ``sizes`` (consumed in place)."""
@@ -249,12 +340,6 @@ class DaliLoader:
             start += size
 
 
-def _walk(folder):
-    for dirpath, _, filenames in os.walk(folder):
-        for f in filenames:
-            yield os.path.join(dirpath, f)
-
-
 class ImageFolderLoader(DaliLoader):
     """``torchvision.datasets.ImageFolder`` + ``DataLoader`` in one, decoded and augmented
     by DALI: ``for images, labels in ImageFolderLoader(root, 256, augment=gpuaug.AugMix())``.
@@ -262,19 +347,22 @@ class ImageFolderLoader(DaliLoader):
     ``augment``: a gpuaug method or None; ``jsd=True`` yields ((clean, aug1, aug2), labels)
     (``(clean, aug)`` for a method with ``jsd_views=1``);
     ``mixing``: a MixingSet or a folder (PixMix, IPMix); ``image_size`` 224 (ImageNet
-    recipe) or <= 64 (CIFAR recipe, or say ``cifar=``); ``device`` "cuda" | "cuda:N" |
-    "cpu"; ``dtype`` float16 | bfloat16 | float32; ``validate`` header | decode | none;
-    ``mean``/``std``: the normalisation on the [0, 1] scale (default ImageNet's; the CIFAR
-    scripts' is 0.5 / 0.5, :mod:`gpuaug.normalization`).
+    recipe) or <= 64 (CIFAR recipe, or say ``cifar=``); ``device`` "auto" (default: the
+    GPU if torch sees one, else the CPU) | "cuda" | "cuda:N" | "cpu"; ``dtype`` float32
+    (default) | bfloat16 | float16 (the fast path under autocast); ``validate`` decode
+    (default, cached) | header | none. ``loader.dataset``: classes, class_to_idx, samples,
+    targets as torchvision names them; ``mean``/``std``: the normalisation on the [0, 1]
+    scale (default ImageNet's; the CIFAR scripts' is 0.5 / 0.5, :mod:`gpuaug.normalization`).
     """
 
-    def __init__(self, root, batch_size: int, augment=None, validate: str = "header", **kwargs):
-        super().__init__(datafiles.scan_image_folder(root, validate=validate), batch_size, augment, **kwargs)
+    def __init__(self, root, batch_size: int, augment=None, validate: str = "decode", **kwargs):
+        super().__init__(datafiles.scan_image_folder(root, validate=validate), batch_size, augment,
+                         validate=validate, root=root, **kwargs)
         self.root = str(root)
 
     @property
     def class_to_idx(self) -> dict:
-        return {c: i for i, c in enumerate(self.classes)}
+        return self.dataset.class_to_idx
 
 
 class FileListLoader(DaliLoader):
@@ -282,9 +370,9 @@ class FileListLoader(DaliLoader):
     list of paths with ``labels=``."""
 
     def __init__(self, files, batch_size: int, augment=None, labels=None, root=None,
-                 validate: str = "header", **kwargs):
+                 validate: str = "decode", **kwargs):
         samples = datafiles.read_file_list(files, labels=labels, root=root, validate=validate)
-        super().__init__(samples, batch_size, augment, **kwargs)
+        super().__init__(samples, batch_size, augment, validate=validate, root=root, **kwargs)
 
 
 class WebDatasetLoader(DaliLoader):
@@ -293,9 +381,9 @@ class WebDatasetLoader(DaliLoader):
     (DALI's ``fn.readers.webdataset`` reads them)."""
 
     def __init__(self, shards, batch_size: int, augment=None, image_ext=("jpg", "jpeg", "png"),
-                 label_ext: str = "cls", validate: str = "header", initial_fill: int = 256, **kwargs):
+                 label_ext: str = "cls", validate: str = "decode", initial_fill: int = 256, **kwargs):
         samples = datafiles.scan_webdataset(shards, image_ext=image_ext, label_ext=label_ext, validate=validate)
-        super().__init__(samples, batch_size, augment, **kwargs)
+        super().__init__(samples, batch_size, augment, validate=validate, **kwargs)
         self.image_ext, self.label_ext, self.initial_fill = ";".join(image_ext), label_ext, initial_fill
         self._tmp = tempfile.TemporaryDirectory(prefix="gpuaug-wds-")
         self._index = []

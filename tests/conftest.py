@@ -71,6 +71,18 @@ def write_odd_files(root):
     return kept, {r: [os.path.join("dog", n) for n in v] for r, v in bad.items()}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_validation_cache(tmp_path_factory):
+    """Keep the loaders' decode-validation cache out of the user's ~/.cache."""
+    old = os.environ.get("GPUAUG_CACHE_DIR")
+    os.environ["GPUAUG_CACHE_DIR"] = str(tmp_path_factory.mktemp("gpuaug-cache"))
+    yield
+    if old is None:
+        os.environ.pop("GPUAUG_CACHE_DIR", None)
+    else:
+        os.environ["GPUAUG_CACHE_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def clean_tree(tmp_path_factory):
     """(root, {relative path: class}) of 22 good JPEGs in 3 classes."""

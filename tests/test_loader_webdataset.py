@@ -56,7 +56,7 @@ def shards(tmp_path_factory):
 def _ids(loader):
     out = []
     for images, labels in loader:
-        assert images.shape[1:] == (3, 32, 32) and images.dtype == torch.float16
+        assert images.shape[1:] == (3, 32, 32) and images.dtype == torch.float32
         out += labels.tolist()
     return out
 

@@ -1,0 +1,209 @@
+"""Full decode validation: does each image decode cleanly, checked in worker processes.
+
+Which decoder defines "corrupt". A JPEG is corrupt when libjpeg-turbo -- the CPU decoder
+DALI itself uses, through nvImageCodec -- fails on it *or reports any warning* while
+decoding it ("Corrupt JPEG data: bad Huffman code", "premature end of data segment",
+"N extraneous bytes before marker"): such a file still yields pixels, but pixels of
+garbage, so warnings count as errors. Pillow cannot serve here: it swallows libjpeg's
+warnings and loads a JPEG with a scrambled body without complaint. Other formats (PNG,
+BMP, TIFF, WebP, PNM) are decoded by Pillow with truncated images refused and Python
+warnings raised as errors. Where nvImageCodec is not importable (no DALI), JPEGs fall
+back to Pillow, which misses warning-only corruption.
+
+This is stricter than torchvision's Pillow loader (which trains on such files) and may
+differ from nvJPEG, the GPU decoder of ``device="cuda"`` loaders: a file nvJPEG cannot
+decode but libjpeg-turbo can still stops an epoch with an error.
+
+libjpeg-turbo prints its warnings to the C ``stderr``; each worker process points its
+file descriptor 2 at a private file and reads what one decode wrote there, so a warning
+is attributed to the file that caused it. Workers are ``python -m gpuaug.decodecheck``
+subprocesses (not multiprocessing), so a user's script is never re-imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+PROGRESS_AFTER_S = 1.0  # show a progress line once a check has run this long (TTY only)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _read_item(item) -> bytes:
+    path, offset, size = item
+    with open(path, "rb") as f:
+        if offset:
+            f.seek(offset)
+        return f.read() if size < 0 else f.read(size)
+
+
+class _Checker:
+    """Decode one image strictly; see the module notes."""
+
+    def __init__(self):
+        try:
+            from nvidia import nvimgcodec as nv
+
+            self.jpeg = nv.Decoder(device_id=nv.NVIMGCODEC_DEVICE_CPU_ONLY, max_num_cpu_threads=1,
+                                   backends=[nv.Backend(nv.BackendKind.CPU_ONLY)])
+        except Exception:  # noqa: BLE001 -- no nvImageCodec: Pillow for JPEG too
+            self.jpeg = None
+        self.capture = None
+
+    def capture_stderr(self):
+        """Point fd 2 at a private file (C libraries' messages land there); Python's own
+        ``sys.stderr`` keeps the original stream."""
+        sys.stderr = os.fdopen(os.dup(2), "w", buffering=1)
+        self.capture = tempfile.TemporaryFile()
+        os.dup2(self.capture.fileno(), 2)
+
+    def _printed_since(self, start: int) -> str:
+        end = os.fstat(self.capture.fileno()).st_size
+        if end <= start:
+            return ""
+        self.capture.seek(start)
+        text = _ANSI.sub("", self.capture.read(end - start).decode("utf-8", "replace"))
+        return " / ".join(line.strip() for line in text.splitlines() if line.strip())
+
+    def check(self, data: bytes) -> str | None:
+        """None if ``data`` decodes cleanly, else what went wrong."""
+        if data[:3] == b"\xff\xd8\xff" and self.jpeg is not None:
+            start = os.fstat(self.capture.fileno()).st_size if self.capture else 0
+            try:
+                image = self.jpeg.decode(data)
+                if image is not None:
+                    image.cpu()
+            except Exception as err:  # noqa: BLE001 -- any decoder failure is a verdict
+                return f"libjpeg-turbo: {err}"
+            printed = self._printed_since(start) if self.capture else ""
+            if image is None:
+                return f"libjpeg-turbo: {printed or 'decode failed'}"
+            return f"libjpeg-turbo: {printed}" if printed else None
+        return _pillow_check(data)
+
+
+def _pillow_check(data: bytes) -> str | None:
+    import io
+    import warnings
+
+    from PIL import Image, ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    Image.MAX_IMAGE_PIXELS = None  # huge but well formed: DALI has no pixel limit
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()
+        return None
+    except Exception as err:  # noqa: BLE001 -- any decoder failure is a verdict
+        return f"Pillow: {type(err).__name__}: {err}"
+
+
+def _worker(items_file: str) -> None:
+    checker = _Checker()
+    checker.capture_stderr()
+    out = sys.stdout
+    with open(items_file) as f:
+        for line in f:
+            index, path, offset, size = json.loads(line)
+            try:
+                verdict = checker.check(_read_item((path, offset, size)))
+            except OSError as err:
+                verdict = f"cannot read: {err}"
+            out.write(json.dumps([index, verdict]) + "\n")
+            out.flush()
+
+
+class _Progress:
+    """One self-overwriting stderr line, only on a TTY and once a check runs a while."""
+
+    def __init__(self, total: int, label: str):
+        self.total, self.label, self.done = total, label, 0
+        self.start = self.last = time.monotonic()
+        self.shown = False
+        self.enabled = total > 0 and sys.stderr.isatty()
+        self.lock = threading.Lock()
+
+    def advance(self, n: int = 1) -> None:
+        with self.lock:
+            self.done += n
+            now = time.monotonic()
+            if not self.enabled or now - self.start < PROGRESS_AFTER_S:
+                return
+            if now - self.last >= 0.2 or self.done == self.total:
+                self.last, self.shown = now, True
+                sys.stderr.write(f"\r{self.label}: {self.done}/{self.total} "
+                                 f"({100 * self.done // self.total}%, {now - self.start:.0f} s)")
+                sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def default_workers() -> int:
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def check_items(items, workers: int | None = None, label: str = "gpuaug: decoding images to validate them"):
+    """Strictly decode each ``(path, offset, size)`` item (size -1: to the end of the
+    file) in ``workers`` subprocesses; returns one verdict per item (None: decodes)."""
+    items = list(items)
+    verdicts: list = [None] * len(items)
+    if not items:
+        return verdicts
+    workers = max(1, min(workers or default_workers(), len(items)))
+    progress = _Progress(len(items), label)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))] +
+        ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])))
+    with tempfile.TemporaryDirectory(prefix="gpuaug-check-") as tmp:
+        procs = []
+        for w in range(workers):
+            lst = os.path.join(tmp, f"{w}.jsonl")
+            with open(lst, "w") as f:
+                for i in range(w, len(items), workers):
+                    path, offset, size = items[i]
+                    f.write(json.dumps([i, str(path), int(offset), int(size)]) + "\n")
+            procs.append(subprocess.Popen([sys.executable, "-m", "gpuaug.decodecheck", lst],
+                                          stdout=subprocess.PIPE, text=True, env=env))
+        errors = []
+
+        def collect(proc):
+            seen = 0
+            with proc.stdout:
+                for line in proc.stdout:
+                    index, verdict = json.loads(line)
+                    verdicts[index] = verdict
+                    seen += 1
+                    progress.advance()
+            if proc.wait() != 0:
+                errors.append(f"decode check worker exited with status {proc.returncode} after {seen} files")
+
+        threads = [threading.Thread(target=collect, args=(p,), daemon=True) for p in procs]
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        finally:
+            progress.close()
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        if errors:
+            raise RuntimeError("; ".join(errors) + " (see the error above)")
+    return verdicts
+
+
+if __name__ == "__main__":
+    _worker(sys.argv[1])
