@@ -161,7 +161,23 @@ def cuda_scope(kind: ArrayKind):
             import torch
 
             stream = torch.cuda.current_stream(kind.device_index)
-            with cupy.cuda.ExternalStream(stream.cuda_stream, kind.device_index):
+            with cupy_stream(stream, kind.device_index):
                 yield
         else:
             yield
+
+
+def cupy_stream(stream, device_index: int):
+    """A CuPy stream wrapping a foreign CUDA stream (e.g. ``torch.cuda.Stream``).
+
+    CuPy 14 deprecates ``cupy.cuda.ExternalStream`` (a warning per call) in favour of
+    ``cupy.cuda.Stream.from_external``, which takes any object with the CUDA stream
+    protocol (``__cuda_stream__``, torch >= 2.6) and keeps it alive; older CuPy or
+    torch fall back to ``ExternalStream(ptr, device_index)``.
+    """
+    import cupy
+
+    from_external = getattr(cupy.cuda.Stream, "from_external", None)
+    if from_external is not None and hasattr(stream, "__cuda_stream__"):
+        return from_external(stream)
+    return cupy.cuda.ExternalStream(int(stream.cuda_stream), device_index)
