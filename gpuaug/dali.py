@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._arrays import ArrayKind
 from .methods import AugMix, DynamicMixup, IPMix, NoisyMix, PixMix
 from .methods.base import Method, to_float
 from .methods.mixing_source import SetSource
@@ -41,6 +42,16 @@ class _Augment:
         self.rng = stream_rng(seed, shard_id)
 
     def __call__(self, images, pool=None):
+        if not self.gpu:
+            return self._run(images, pool)
+        import cupy
+
+        # Kernels, buffers and the mixing set must be those of the images' device, not of
+        # whatever device DALI's worker thread happens to have current.
+        with cupy.cuda.Device(images[0].device.id):
+            return self._run(images, pool)
+
+    def _run(self, images, pool):
         from .executors.backend import get_backend
 
         backend = get_backend("cuda" if self.gpu else "cpu")
@@ -60,7 +71,8 @@ class _Augment:
                                      f"images are {(h, w)}: crop them to the images' size")
                 pictures = pool[backend.asarray(self.rng.integers(0, pool.shape[0], size=n))]
             else:
-                source = SetSource(self.mixing, h, w)
+                kind = ArrayKind("cupy", True, x.device.id) if self.gpu else ArrayKind("numpy", False)
+                source = SetSource(self.mixing, h, w, kind)
                 pictures = source.gather(source.sample(n, self.rng), backend)
         outs = [self.method.execute(self.method.plan(n, h, w, self.rng), x, pictures, backend)
                 for _ in range(self.n_views)]

@@ -99,7 +99,8 @@ def _make_mixing(cfg, device):
     from ..mixing import MixingSet
 
     size = max(cfg.image_size, int(cfg.image_size * 256 / 224)) if cfg.image_size > 64 else cfg.image_size + 4
-    where = "cuda" if device.type == "cuda" and cfg.loader_kind == "dali" else "cpu"
+    # The rank's own device (e.g. "cuda:1"), never a bare "cuda": a set belongs to one device.
+    where = str(device) if device.type == "cuda" and cfg.loader_kind == "dali" else "cpu"
     if cfg.mixing:
         return MixingSet.from_folder(cfg.mixing, resize=size, device=where)
     return MixingSet.fractals(cfg.fractals, size=size, seed=cfg.seed, device=where)
