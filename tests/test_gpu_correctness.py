@@ -269,3 +269,19 @@ def test_results_are_views_of_the_torch_block():
     assert torch.equal(view, as_f32[2:8].reshape(2, 3))
     assert _arrays._torch_view(_FakeCupyArray(block, 2, (3,), (4,), np.float32)) is None  # misaligned
     assert _arrays._torch_view(_FakeCupyArray(_arrays._TorchBlock(base), 0, (0, 3), (12, 4), np.float32)).shape == (0, 3)
+
+
+# -- item 5: a CUDA mixing set is converted to CuPy once, not per batch -------------------------
+
+def test_cuda_set_converts_to_cupy_once(monkeypatch):
+    import contextlib
+
+    cupy = pytest.importorskip("cupy")
+    from gpuaug.mixing import MixingSet
+
+    calls = []
+    monkeypatch.setattr(cupy, "from_dlpack", lambda t: calls.append(t) or np.zeros(t.shape, np.uint8))
+    monkeypatch.setattr(cupy.cuda, "Device", lambda index: contextlib.nullcontext())
+    ms = MixingSet(_FakeCudaPictures(1))
+    first = ms._device_images()
+    assert ms._device_images() is first and calls == [ms.images]
