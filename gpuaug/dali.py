@@ -115,6 +115,8 @@ def augment(images, method: Method, mixing=None, views: bool = False, seed: int 
     node_input = isinstance(mixing, DataNode)
     if mixing is not None and not node_input:
         _check_set_device(mixing, gpu)
+        if gpu and getattr(mixing, "device_index", None) is not None:
+            mixing._device_images()  # convert to CuPy now, not on DALI's stream (see MixingSet)
     seed = _pipeline_seed() if seed is None else int(seed)
     n_out = 3 if views else 1
     fun = _Augment(method, None if node_input else mixing, 2 if views else 1, seed, shard_id, gpu)

@@ -252,12 +252,12 @@ def _cuda_function(file_stem: str, name: str, device: int):
     """Compile ``file_stem``.cu (once per device) and load ``name`` on ``device``."""
     import cupy
 
-    with _modules_lock:
-        mod = _modules.get((file_stem, device))
-        if mod is None:
-            mod = cupy.RawModule(code=read_source(file_stem), options=NVRTC_OPTIONS)
-            _modules[(file_stem, device)] = mod
-    with cupy.cuda.Device(device):  # the module is loaded on the current device
+    with cupy.cuda.Device(device):  # compiled for, and loaded on, the current device
+        with _modules_lock:
+            mod = _modules.get((file_stem, device))
+            if mod is None:
+                mod = cupy.RawModule(code=read_source(file_stem), options=NVRTC_OPTIONS)
+                _modules[(file_stem, device)] = mod
         try:
             return mod.get_function(name)
         except cupy.cuda.compiler.CompileException as err:
