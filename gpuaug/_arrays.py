@@ -240,7 +240,7 @@ def cupy_stream(stream, device_index: int):
 
     CuPy 14 deprecates ``cupy.cuda.ExternalStream`` (a warning per call) in favour of
     ``cupy.cuda.Stream.from_external``, which takes any object with the CUDA stream
-    protocol (``__cuda_stream__``, torch >= 2.6) and keeps it alive; older CuPy or
+    protocol (``__cuda_stream__``, as recent torch streams have) and keeps it alive; older CuPy or
     torch fall back to ``ExternalStream(ptr, device_index)``.
     """
     import cupy
