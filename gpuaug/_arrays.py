@@ -3,6 +3,18 @@
 Images travel as dense NHWC uint8 batches. Accepted kinds: numpy arrays, torch tensors
 (CPU or CUDA) and CuPy arrays. Device arrays are shared with CuPy through DLPack (no
 copies); results go back in the caller's kind.
+
+Memory handed to torch is torch's own. Inside :func:`cuda_scope` for a torch caller,
+every CuPy allocation (outputs and temporaries) is served by torch's caching allocator
+on the caller's stream, and :func:`from_cupy` returns the result as a view of that torch
+tensor rather than a DLPack import. We chose this over copying into torch-allocated
+outputs (a copy per result) and over outputs from CuPy's pool, because CuPy's pool
+hands a freed block straight to the next allocation on its stream with no
+``record_stream`` (a consumer on another stream, as in FFCV's loader thread, could read
+memory the next batch overwrites) and hides its high-water mark from torch. Now torch's
+usual rules hold: a block is reused only in its stream's order, ``record_stream`` works
+on our outputs, ``torch.cuda.max_memory_allocated`` counts them, and a result made on a
+side stream is also recorded on the device's default stream, where training consumes it.
 """
 
 from __future__ import annotations
@@ -116,12 +128,66 @@ def to_cupy(x):
 
 
 def from_cupy(x, kind: ArrayKind):
-    """Give a device result back as the caller's kind (torch through DLPack, no copy)."""
+    """Give a device result back as the caller's kind, without a copy: for torch, a view of
+    the torch tensor that backs ``x`` (see the module notes), else a DLPack import."""
     if kind.library == "torch":
         import torch
 
-        return torch.from_dlpack(x)
+        out = _torch_view(x)
+        if out is None:
+            return torch.from_dlpack(x)
+        stream = torch.cuda.current_stream(out.device)
+        if stream != torch.cuda.default_stream(out.device):
+            out.record_stream(torch.cuda.default_stream(out.device))
+        return out
     return x
+
+
+class _TorchBlock:
+    """Owner of a CuPy allocation served by torch: the backing uint8 torch tensor."""
+
+    __slots__ = ("tensor",)
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+
+def torch_allocator(device_index: int):
+    """A CuPy allocator (``cupy.cuda.using_allocator``) drawing from torch's caching
+    allocator on ``device_index`` and torch's current stream."""
+    import cupy
+    import torch
+
+    device = torch.device("cuda", device_index)
+
+    def allocate(size: int):
+        tensor = torch.empty(max(int(size), 1), dtype=torch.uint8, device=device)
+        mem = cupy.cuda.UnownedMemory(tensor.data_ptr(), int(size), _TorchBlock(tensor), device_index)
+        return cupy.cuda.MemoryPointer(mem, 0)
+
+    return allocate
+
+
+def _torch_view(x):
+    """``x`` (a CuPy array) as a torch tensor sharing the torch block behind it, or None
+    when ``x`` is not backed by :func:`torch_allocator` (or has an unusual layout)."""
+    import torch
+
+    owner = getattr(getattr(x.data, "mem", None), "_owner", None)
+    if not isinstance(owner, _TorchBlock):
+        return None
+    base = owner.tensor
+    itemsize = x.dtype.itemsize
+    dtype = torch.from_numpy(np.empty(0, dtype=x.dtype)).dtype
+    if x.size == 0:
+        return torch.empty(x.shape, dtype=dtype, device=base.device)
+    offset = x.data.ptr - base.data_ptr()
+    if offset % itemsize or any(s < 0 or s % itemsize for s in x.strides):
+        return None
+    strides = [s // itemsize for s in x.strides]
+    span = 1 + sum((n - 1) * s for n, s in zip(x.shape, strides))
+    flat = base[offset:offset + span * itemsize].view(dtype)
+    return torch.as_strided(flat, x.shape, strides)
 
 
 def host_vector(values, n: int, name: str, dtype) -> np.ndarray:
@@ -150,7 +216,8 @@ def host_vector(values, n: int, name: str, dtype) -> np.ndarray:
 def cuda_scope(kind: ArrayKind):
     """For CUDA arrays: make CuPy work on the array's device and, for torch tensors, on
     torch's current stream there (so our kernels are ordered with the caller's work,
-    without a sync). A no-op for host arrays."""
+    without a sync) with torch's caching allocator (see the module notes). A no-op for
+    host arrays."""
     if not kind.on_cuda:
         yield
         return
@@ -161,7 +228,53 @@ def cuda_scope(kind: ArrayKind):
             import torch
 
             stream = torch.cuda.current_stream(kind.device_index)
-            with cupy.cuda.ExternalStream(stream.cuda_stream, kind.device_index):
+            with cupy_stream(stream, kind.device_index), \
+                    cupy.cuda.using_allocator(torch_allocator(kind.device_index)):
                 yield
         else:
             yield
+
+
+def cupy_stream(stream, device_index: int):
+    """A CuPy stream wrapping a foreign CUDA stream (e.g. ``torch.cuda.Stream``).
+
+    CuPy 14 deprecates ``cupy.cuda.ExternalStream`` (a warning per call) in favour of
+    ``cupy.cuda.Stream.from_external``, which takes any object with the CUDA stream
+    protocol (``__cuda_stream__``, as recent torch streams have) and keeps it alive; older CuPy or
+    torch fall back to ``ExternalStream(ptr, device_index)``.
+    """
+    import cupy
+
+    from_external = getattr(cupy.cuda.Stream, "from_external", None)
+    if from_external is not None and hasattr(stream, "__cuda_stream__"):
+        return from_external(stream)
+    return cupy.cuda.ExternalStream(int(stream.cuda_stream), device_index)
+
+
+def current_cuda_device() -> int:
+    """The calling thread's current CUDA device (CuPy's view; torch's ``set_device`` sets
+    the same runtime state). Each thread has its own: a new thread starts on device 0."""
+    import cupy
+
+    return int(cupy.cuda.runtime.getDevice())
+
+
+def resolve_cuda_device(device) -> int:
+    """The device index ``device`` names: ``"cuda"`` (or a torch device without an index)
+    is the *current* device, as torch resolves it, never device 0 by default."""
+    import torch
+
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        raise ValueError(f"not a CUDA device: {device!r}")
+    return current_cuda_device() if dev.index is None else int(dev.index)
+
+
+def check_same_device(what: str, owner_index: int, index: int | None = None) -> None:
+    """Refuse to use ``what`` (which lives on CUDA device ``owner_index``) on another device
+    (``index``, default: the current one) -- a clear error instead of an invalid handle
+    or a cross-device pointer."""
+    here = current_cuda_device() if index is None else int(index)
+    if here != owner_index:
+        raise ValueError(f"{what} lives on cuda:{owner_index} but is used on cuda:{here}; "
+                         f"build one per device (e.g. device='cuda:{here}', one per rank)")

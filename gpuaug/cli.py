@@ -1,4 +1,4 @@
-"""The `gpuaug` command line: train, eval, demo, gallery, preview, fractals."""
+"""The `gpuaug` command line: train, eval, demo, gallery, preview, fractals, doctor."""
 
 from __future__ import annotations
 
@@ -144,12 +144,22 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, 224)
     p.set_defaults(run=_cmd_preview)
 
+    p = sub.add_parser("doctor", help="versions, GPUs, NVRTC and every method on the GPU vs the CPU")
+    _doctor().add_arguments(p)
+    p.set_defaults(run=lambda args: _doctor().run(args))
+
     p = sub.add_parser("fractals", help="write procedural fractal mixing pictures as PNG")
     p.add_argument("--out", required=True, help="folder to write fractal_00000.png ... into")
     p.add_argument("--count", type=_positive_int, default=16)
     common(p, 256)
     p.set_defaults(run=_cmd_fractals)
     return parser
+
+
+def _doctor():
+    from . import doctor
+
+    return doctor
 
 
 def _positive_int(text: str) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._arrays import ArrayKind
 from .methods import AugMix, DynamicMixup, IPMix, NoisyMix, PixMix
 from .methods.base import Method, to_float
 from .methods.mixing_source import SetSource
@@ -42,6 +43,16 @@ class _Augment:
         self.rng = stream_rng(seed, shard_id)
 
     def __call__(self, images, pool=None):
+        if not self.gpu:
+            return self._run(images, pool)
+        import cupy
+
+        # Kernels, buffers and the mixing set must be those of the images' device, not of
+        # whatever device DALI's worker thread happens to have current.
+        with cupy.cuda.Device(images[0].device.id):
+            return self._run(images, pool)
+
+    def _run(self, images, pool):
         from .executors.backend import get_backend
 
         backend = get_backend("cuda" if self.gpu else "cpu")
@@ -61,7 +72,8 @@ class _Augment:
                                      f"images are {(h, w)}: crop them to the images' size")
                 pictures = pool[backend.asarray(self.rng.integers(0, pool.shape[0], size=n))]
             else:
-                source = SetSource(self.mixing, h, w)
+                kind = ArrayKind("cupy", True, x.device.id) if self.gpu else ArrayKind("numpy", False)
+                source = SetSource(self.mixing, h, w, kind)
                 pictures = source.gather(source.sample(n, self.rng), backend)
         outs = [self.method.execute(self.method.plan(n, h, w, self.rng), x, pictures, backend)
                 for _ in range(self.n_views)]
@@ -104,6 +116,8 @@ def augment(images, method: Method, mixing=None, views: bool = False, seed: int 
     node_input = isinstance(mixing, DataNode)
     if mixing is not None and not node_input:
         _check_set_device(mixing, gpu)
+        if gpu and getattr(mixing, "device_index", None) is not None:
+            mixing._device_images()  # convert to CuPy now, not on DALI's stream (see MixingSet)
     seed = _pipeline_seed() if seed is None else int(seed)
     n_out = 1 + method.jsd_views if views else 1
     fun = _Augment(method, None if node_input else mixing, views, seed, shard_id, gpu)

@@ -2,7 +2,9 @@
 
 A :class:`MixingSet` holds N pictures as one uint8 NHWC array of shape
 (N, side, side, 3): a numpy array (``device="cpu"``), a pinned torch CPU tensor
-(``"pinned"``) or a torch CUDA tensor (``"cuda"``, ``"cuda:1"``). Each use draws a plan
+(``"pinned"``) or a torch CUDA tensor (``"cuda:1"``; ``"cuda"`` means the *current*
+device). A CUDA set belongs to that one device: using it from another device is refused
+with a clear error (build one set per device, e.g. per rank). Each use draws a plan
 (which picture, where to crop) with :meth:`MixingSet.sample_plan` and cuts the crops in
 one batched indexing operation with :meth:`MixingSet.gather`.
 
@@ -29,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from ._arrays import check_same_device, resolve_cuda_device
 
 IMAGE_SUFFIXES = frozenset({
     ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
@@ -87,7 +91,7 @@ def _place(array: np.ndarray, device: str):
         except RuntimeError as err:
             raise RuntimeError(f"device='pinned' needs a CUDA-capable torch and driver: {err}") from err
     if device == "cuda" or device.startswith("cuda:"):
-        return host.to(device)
+        return host.to(f"cuda:{resolve_cuda_device(device)}")
     raise ValueError(f"device must be 'cpu', 'pinned', 'cuda' or 'cuda:N', got {device!r}")
 
 
@@ -128,6 +132,7 @@ class MixingSet:
         if str(images.dtype).replace("torch.", "") != "uint8":
             raise TypeError(f"mixing pictures must be uint8, got {images.dtype}")
         self.images = images
+        self._cupy_view = None  # a CUDA set as CuPy, converted once (see _device_images)
         self.skipped = {r: list(v) for r, v in (skipped or {}).items()}
         self.source = source
         self.transform = None  # per-draw transform: None or "pad_crop_flip" (with_transform)
@@ -235,7 +240,7 @@ class MixingSet:
             import cupy
             import torch
 
-            with cupy.cuda.Device(torch.device(device).index or 0):
+            with cupy.cuda.Device(resolve_cuda_device(device)):
                 parts = [fractals.render_fractals_xp(plan.take(slice(s, s + batch)), size, "cuda")
                          for s in range(0, count, batch)]
                 return cls(torch.from_dlpack(cupy.concatenate(parts)), source=f"fractals(seed={seed})")
@@ -260,6 +265,35 @@ class MixingSet:
         if self.images.is_cuda:
             return str(self.images.device)
         return "pinned" if self.images.is_pinned() else "cpu"
+
+    @property
+    def device_index(self) -> int | None:
+        """The CUDA device index of a CUDA set, else None."""
+        if isinstance(self.images, np.ndarray) or not self.images.is_cuda:
+            return None
+        return int(self.images.device.index)
+
+    def check_device(self, index: int | None = None) -> None:
+        """ValueError unless this CUDA set lives on device ``index`` (default: the current
+        device). A no-op for host sets, which any device may copy from."""
+        owner = self.device_index
+        if owner is not None:
+            check_same_device(f"this mixing set ({self.device})", owner, index)
+
+    def _device_images(self):
+        """The CUDA pictures as a CuPy array, converted once.
+
+        Converting on every batch would call torch's ``__dlpack__`` with the caller's
+        stream each time, and torch makes that stream wait on its own current stream: a
+        DALI node's stream would wait on the training stream every batch. The pictures
+        never change after construction, so one conversion (and one wait) is enough.
+        """
+        if self._cupy_view is None:
+            import cupy
+
+            with cupy.cuda.Device(self.device_index):
+                self._cupy_view = cupy.from_dlpack(self.images)
+        return self._cupy_view
 
     def __repr__(self) -> str:
         skipped = sum(len(v) for v in self.skipped.values())
@@ -300,7 +334,7 @@ class MixingSet:
         ``backend=None``: same kind and device as the set (numpy, or a torch tensor: a
         CPU tensor for a pinned set). ``"cpu"`` / ``"emulated"``: a numpy array (a set on a
         CUDA device is refused). ``"cuda"``: a CuPy array on the current device (host sets
-        are cropped on the host, then copied).
+        are cropped on the host, then copied; a CUDA set must live on the current device).
         """
         index, top, left = (np.asarray(plan[k], dtype=np.int64) for k in ("index", "top", "left"))
         h, w = int(plan["height"]), int(plan["width"])
@@ -327,11 +361,10 @@ class MixingSet:
         if on_cuda:
             if backend != "cuda":
                 raise ValueError(f"this mixing set is on {self.device}; backend {backend!r} needs a host set")
+            self.check_device()
             import cupy
 
-            from ._arrays import to_cupy
-
-            images = to_cupy(self.images)
+            images = self._device_images()
             with cupy.cuda.Device(images.device.id):
                 out = images[tuple(cupy.asarray(a) for a in idx)]
                 return _blank(out, None if outside is None else cupy.asarray(outside))

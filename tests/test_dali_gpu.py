@@ -15,6 +15,7 @@ if not torch.cuda.is_available():
 import gpuaug  # noqa: E402
 from gpuaug import dali as gdali  # noqa: E402
 from gpuaug.mixing import MixingSet  # noqa: E402
+from gpuaug.tolerance import mismatch  # noqa: E402
 
 from imagegen import natural  # noqa: E402
 
@@ -33,7 +34,8 @@ def test_gpu_node_matches_cpu_executor():
     got = np.stack([np.asarray(t) for t in out.as_cpu()])
     host = MixingSet.from_array(mixing.images.cpu().numpy())
     want = gpuaug.IPMix()(batch, mixing=host, seed=gdali.stream_rng(3, 0), executor="cpu")
-    np.testing.assert_array_equal(got, want)
+    # IPMix's multiplicative mixing takes a float64 pow: held to gpuaug.tolerance's bound
+    assert mismatch(got, want, "ipmix") is None, mismatch(got, want, "ipmix")
 
 
 def test_gpu_loader(clean_tree):

@@ -6,6 +6,7 @@ import torch
 
 import gpuaug
 import gpuaug.torch as gt
+from gpuaug.tolerance import mismatch
 from gpuaug import samples
 
 SIZE = 24
@@ -260,9 +261,13 @@ def test_cuda_views_pixmix_and_mixbatch(nhwc, nchw, pool):
     dev = _cuda()
     triple = gt.Augment(gpuaug.PixMix(), mixing=pool.to(dev), seed=2, views=True, dtype=torch.bfloat16)(nchw.to(dev))
     ref = gt.Augment(gpuaug.PixMix(), mixing=pool, seed=2, views=True, dtype=torch.bfloat16)(nchw)
-    for got, want in zip(triple, ref):
+    for i, (got, want) in enumerate(zip(triple, ref)):
         assert got.device.type == "cuda" and got.dtype == torch.bfloat16
-        assert torch.equal(got.cpu(), want)
+        if i == 0:  # the clean view: exact
+            assert torch.equal(got.cpu(), want)
+        else:  # PixMix's multiplicative mixing takes a float64 pow: gpuaug.tolerance's bound
+            diff = mismatch(got.cpu().float().numpy(), want.float().numpy(), "pixmix", "bfloat16")
+            assert diff is None, diff
     images, targets = gt.MixBatch("cutmix", 5, seed=3)(nchw.to(dev), torch.tensor([0, 1, 2, 3]))  # CPU labels
     ref_images, ref_targets = gt.MixBatch("cutmix", 5, seed=3)(nchw, torch.tensor([0, 1, 2, 3]))
     assert images.device.type == "cuda" and targets.device.type == "cuda"

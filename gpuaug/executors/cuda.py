@@ -40,13 +40,19 @@ KERNELS = (
 )
 
 
-def load_kernels(backend: str) -> None:
-    """Compile and load every kernel of this executor now (files build concurrently)."""
+def load_kernels(backend: str, device: int | None = None) -> None:
+    """Compile and load every kernel of this executor now (files build concurrently), for
+    backend "cuda" on ``device`` (default: the caller's current device; the worker
+    threads are told it, since each thread starts on device 0)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from .launch import _current_device
+
     _xp(backend)  # validates the backend name
+    if backend == "cuda" and device is None:
+        device = _current_device()
     with ThreadPoolExecutor(len(KERNELS)) as pool:
-        list(pool.map(lambda fk: get_kernel(fk[0], fk[1], backend), KERNELS))
+        list(pool.map(lambda fk: get_kernel(fk[0], fk[1], backend, device), KERNELS))
 
 
 def _blocks(n_pixels: int, pixels_per_thread: int) -> int:

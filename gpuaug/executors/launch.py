@@ -1,7 +1,10 @@
 """Load and launch the CUDA C kernels of ``kernels/*.cu`` with one of two backends.
 
-* ``"cuda"``: the file is compiled by NVRTC through ``cupy.RawModule`` (cached per file
-  and, inside CuPy, per device) and launched on the current CuPy stream.
+* ``"cuda"``: the file is compiled by NVRTC through ``cupy.RawModule`` and loaded on one
+  device (cached per file and device: a ``RawModule`` keeps the module of the device it
+  was first used on), and launched on the current CuPy stream. A kernel belongs to its
+  device: launching it while another device is current, or on arrays of another
+  device, raises a clear error instead of CUDA's "invalid resource handle".
 * ``"emulated"``: the same file is compiled by g++ together with the shim
   ``kernels/cuda_emu.h`` into a shared library (cached on disk by source hash) whose
   generated ``extern "C"`` launchers run the kernel on CPU threads; arrays are numpy.
@@ -210,10 +213,11 @@ def _check_array(param: Param, value, array_type, kernel: str):
 class Kernel:
     """A launchable kernel: ``kernel(grid, block, args)`` with args in declaration order."""
 
-    def __init__(self, signature: Signature, backend: str, launch):
+    def __init__(self, signature: Signature, backend: str, launch, device: int | None = None):
         self.signature = signature
         self.name = signature.name
         self.backend = backend
+        self.device = device  # the CUDA device it is loaded on ("cuda" backend only)
         self._launch = launch
 
     @property
@@ -234,39 +238,55 @@ class Kernel:
 
 # ---------------------------------------------------------------- backend: cuda (CuPy)
 
-_modules: dict[str, object] = {}
+_modules: dict[tuple[str, int], object] = {}
 _modules_lock = threading.Lock()
 
 
-def _cupy_module(file_stem: str):
+def _current_device() -> int:
+    from .._arrays import current_cuda_device
+
+    return current_cuda_device()
+
+
+def _cuda_function(file_stem: str, name: str, device: int):
+    """Compile ``file_stem``.cu (once per device) and load ``name`` on ``device``."""
     import cupy
 
-    with _modules_lock:
-        mod = _modules.get(file_stem)
-        if mod is None:
-            mod = cupy.RawModule(code=read_source(file_stem), options=NVRTC_OPTIONS)
-            _modules[file_stem] = mod
-        return mod
+    with cupy.cuda.Device(device):  # compiled for, and loaded on, the current device
+        with _modules_lock:
+            mod = _modules.get((file_stem, device))
+            if mod is None:
+                mod = cupy.RawModule(code=read_source(file_stem), options=NVRTC_OPTIONS)
+                _modules[(file_stem, device)] = mod
+        try:
+            return mod.get_function(name)
+        except cupy.cuda.compiler.CompileException as err:
+            raise KernelCompileError(f"NVRTC failed to compile {file_stem}.cu:\n{err}") from None
 
 
-def _cuda_kernel(file_stem: str, sig: Signature) -> Kernel:
+def _cuda_kernel(file_stem: str, sig: Signature, device: int) -> Kernel:
     import cupy
 
-    try:
-        fn = _cupy_module(file_stem).get_function(sig.name)
-    except cupy.cuda.compiler.CompileException as err:
-        raise KernelCompileError(f"NVRTC failed to compile {file_stem}.cu:\n{err}") from None
+    fn = _cuda_function(file_stem, sig.name, device)
 
     def launch(grid, block, args):
+        here = _current_device()
+        if here != device:
+            raise RuntimeError(f"kernel {sig.name} was loaded on cuda:{device} but cuda:{here} is current; "
+                               "get it with get_kernel under the device it runs on")
         converted = []
         for p, a in zip(sig.params, args):
             if p.pointer:
-                converted.append(_check_array(p, a, cupy.ndarray, sig.name))
+                arr = _check_array(p, a, cupy.ndarray, sig.name)
+                if arr.device.id != device:
+                    raise ValueError(f"kernel {sig.name} (cuda:{device}): argument {p.name!r} is on "
+                                     f"cuda:{arr.device.id}")
+                converted.append(arr)
             else:
                 converted.append(_scalar(p, a, sig.name))
-        fn(grid, block, tuple(converted))  # current CuPy stream, current device
+        fn(grid, block, tuple(converted))  # current CuPy stream, on `device`
 
-    return Kernel(sig, "cuda", launch)
+    return Kernel(sig, "cuda", launch, device)
 
 
 # ---------------------------------------------------------------- backend: emulated (g++)
@@ -372,14 +392,20 @@ def _emulated_kernel(file_stem: str, source: str, sigs: dict, sig: Signature) ->
 
 # ---------------------------------------------------------------- entry point
 
-_kernels: dict[tuple[str, str, str], Kernel] = {}
+_kernels: dict[tuple[str, str, str, int | None], Kernel] = {}
 
 
-def get_kernel(file_stem: str, kernel_name: str, backend: str) -> Kernel:
-    """The kernel ``kernel_name`` of ``kernels/<file_stem>.cu`` for ``backend`` ("cuda" or "emulated")."""
+def get_kernel(file_stem: str, kernel_name: str, backend: str, device: int | None = None) -> Kernel:
+    """The kernel ``kernel_name`` of ``kernels/<file_stem>.cu`` for ``backend`` ("cuda" or
+    "emulated"); for "cuda", loaded on ``device`` (default: the calling thread's current
+    device -- pass it explicitly from worker threads, whose current device is 0)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    key = (file_stem, kernel_name, backend)
+    if backend == "cuda":
+        device = _current_device() if device is None else int(device)
+    else:
+        device = None
+    key = (file_stem, kernel_name, backend, device)
     kernel = _kernels.get(key)
     if kernel is not None:
         return kernel
@@ -391,7 +417,7 @@ def get_kernel(file_stem: str, kernel_name: str, backend: str) -> Kernel:
             f"found: {', '.join(sigs) or 'none'}"
         )
     if backend == "cuda":
-        kernel = _cuda_kernel(file_stem, sigs[kernel_name])
+        kernel = _cuda_kernel(file_stem, sigs[kernel_name], device)
     else:
         kernel = _emulated_kernel(file_stem, source, sigs, sigs[kernel_name])
     _kernels[key] = kernel

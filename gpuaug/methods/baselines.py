@@ -40,8 +40,10 @@ class _LabelMixing:
             y = _arrays.to_cupy(labels) if backend.on_device else _arrays.to_numpy(labels)
             if y.dtype.kind not in "iu":
                 raise TypeError(f"labels must be integers, got dtype {y.dtype}")
-            if int(y.min(initial=0)) < 0 or int(y.max(initial=0)) >= num_classes:
-                raise ValueError(f"labels must be in 0..{num_classes - 1}")
+            if y.size:  # CuPy's min/max take no initial=; one transfer for both bounds
+                low, high = (int(v) for v in xp.stack([y.min(), y.max()]).tolist())
+                if low < 0 or high >= num_classes:
+                    raise ValueError(f"labels must be in 0..{num_classes - 1}")
             onehot = xp.eye(num_classes, dtype=xp.float32)[y]
             perm = backend.asarray(plan.permutation)
             lam = xp.float32(plan.lam)

@@ -40,7 +40,13 @@ class PoolSource:
 class SetSource:
     """A MixingSet: a uniformly drawn picture and a random crop of the images' size."""
 
-    def __init__(self, mixing_set, height: int, width: int):
+    def __init__(self, mixing_set, height: int, width: int, kind: _arrays.ArrayKind | None = None):
+        owner = getattr(mixing_set, "device_index", None)
+        if kind is not None and owner is not None:
+            if not kind.on_cuda:
+                raise ValueError(f"the mixing set is on {mixing_set.device} but the images are on the host; "
+                                 "use a host set (device='cpu' or 'pinned') for host images")
+            _arrays.check_same_device(f"the mixing set ({mixing_set.device})", owner, kind.device_index)
         self.set = mixing_set
         self.height, self.width = height, width
 
@@ -56,5 +62,5 @@ def mixing_source(mixing, kind: _arrays.ArrayKind, height: int, width: int):
     if mixing is None:
         return None
     if hasattr(mixing, "sample_plan") and hasattr(mixing, "gather"):
-        return SetSource(mixing, height, width)
+        return SetSource(mixing, height, width, kind)
     return PoolSource(mixing, kind, height, width)

@@ -30,6 +30,7 @@ from .progress import Progress
 from .schedule import Schedule
 
 LABEL_MIXING = ("mixup", "cutmix")
+FINITE_CHECK_EVERY = 50  # steps between host reads of the device-side non-finite-loss flag
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:
@@ -73,7 +74,9 @@ def _apply_label_mixing(method, x: torch.Tensor, labels, num_classes, rng):
     permutation per batch, as the papers do); returns (images, soft targets)."""
     n, _, h, w = x.shape
     plan = method.plan(n, h, w, rng)
-    perm = torch.as_tensor(plan.permutation, device=x.device)
+    perm = torch.from_numpy(plan.permutation)
+    if x.is_cuda:  # pinned + non_blocking: queued behind the step, no host sync
+        perm = perm.pin_memory().to(x.device, non_blocking=True)
     if type(method).__name__ == "CutMix":
         top, bottom, left, right = plan.box
         x = x.clone()
@@ -81,6 +84,19 @@ def _apply_label_mixing(method, x: torch.Tensor, labels, num_classes, rng):
     else:
         x = plan.lam * x + (1 - plan.lam) * x[perm]
     return x, mix_targets(labels, num_classes, plan.lam, perm)
+
+
+def _note_nonfinite(first_bad: torch.Tensor, loss: torch.Tensor, step: int) -> torch.Tensor:
+    """The first step whose loss was not finite (-1: none yet), updated on the device."""
+    return torch.where(torch.isfinite(loss.detach()) | (first_bad >= 0), first_bad, step)
+
+
+def _raise_if_nonfinite(first_bad: torch.Tensor, schedule) -> None:
+    """Read the flag (one host sync) and stop the run if a loss was not finite."""
+    bad = int(first_bad)
+    if bad >= 0:
+        raise SystemExit(f"error: the loss became non-finite at step {bad} (lr {schedule.lr(bad):g}); "
+                         "lower --lr or check the data")
 
 
 def _write_preview(path: Path, images, labels, classes, jsd: bool, method_name: str, normalization=None) -> None:
@@ -100,7 +116,8 @@ def _make_mixing(cfg, device):
     from ..mixing import MixingSet
 
     size = max(cfg.image_size, int(cfg.image_size * 256 / 224)) if cfg.image_size > 64 else cfg.image_size + 4
-    where = "cuda" if device.type == "cuda" and cfg.loader_kind == "dali" else "cpu"
+    # The rank's own device (e.g. "cuda:1"), never a bare "cuda": a set belongs to one device.
+    where = str(device) if device.type == "cuda" and cfg.loader_kind == "dali" else "cpu"
     if cfg.mixing and str(cfg.mixing).endswith(".npy"):  # PixMix's 300K Random Images array
         mixing = MixingSet.from_npy(cfg.mixing, transform="pad_crop_flip", device=where)
         if mixing.side < cfg.image_size:
@@ -248,6 +265,9 @@ def _train(cfg, d, out: Path, log) -> dict:
             net.train()
             progress = Progress(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", enabled=d.main)
             sums = torch.zeros(5, dtype=torch.float64, device=d.device)  # loss, ce, js, correct, count
+            # Built once: a per-step torch.tensor(...) would be a host-to-device copy (a sync).
+            zero, counts = torch.zeros((), device=d.device), {}
+            first_bad = torch.full((), -1, dtype=torch.int64, device=d.device)
             seen, b = 0, first
             for b, (images, labels) in enumerate(batches, start=first):
                 if d.main and cfg.preview and step == 0:
@@ -277,10 +297,10 @@ def _train(cfg, d, out: Path, log) -> dict:
                     loss, parts = jsd_loss(logits, targets, jsd_lambda, cfg.label_smoothing, views=len(images) - 1)
                 else:
                     loss = cross_entropy(logits, targets, cfg.label_smoothing)
-                    parts = {"ce": loss.detach(), "js": torch.zeros((), device=d.device)}
-                if not torch.isfinite(loss):
-                    raise SystemExit(f"error: the loss became {loss.item()} at step {step} (lr {lr:g}); "
-                                     "lower --lr or check the data")
+                    parts = {"ce": loss.detach(), "js": zero}
+                first_bad = _note_nonfinite(first_bad, loss, step)
+                if (step + 1) % FINITE_CHECK_EVERY == 0:
+                    _raise_if_nonfinite(first_bad, schedule)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
@@ -288,9 +308,10 @@ def _train(cfg, d, out: Path, log) -> dict:
                 step += 1
                 with torch.no_grad():
                     pred = logits[:n].argmax(1)
+                    if n not in counts:
+                        counts[n] = torch.tensor(float(n), dtype=torch.float64, device=d.device)
                     sums += torch.stack([loss.detach().double() * n, parts["ce"].double() * n,
-                                         parts["js"].double() * n, (pred == labels).sum().double(),
-                                         torch.tensor(float(n), dtype=torch.float64, device=d.device)])
+                                         parts["js"].double() * n, (pred == labels).sum().double(), counts[n]])
                 seen += n * d.world
                 if progress.due(b + 1):
                     s = sums.tolist()
@@ -302,6 +323,7 @@ def _train(cfg, d, out: Path, log) -> dict:
                     status = "stopped"
                     break
             # -- end of epoch (or stop) ----------------------------------------------------
+            _raise_if_nonfinite(first_bad, schedule)  # before any checkpoint is written
             if status == "stopped":
                 if b + 1 >= steps_per_epoch:  # stopped on the last batch: an epoch boundary
                     next_epoch, next_batch = epoch + 1, 0
