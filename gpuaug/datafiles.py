@@ -27,8 +27,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .imagesize import too_large
+
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-SKIP_REASONS = ("empty", "not an image", "unsupported format", "truncated", "undecodable", "no label")
+SKIP_REASONS = ("empty", "not an image", "unsupported format", "truncated", "undecodable", "too large", "no label")
 VALIDATE = ("header", "decode", "none")
 
 
@@ -128,6 +130,8 @@ def check_file(path, validate: str = "header") -> str | None:
     except OSError:
         return "undecodable"
     reason = check_bytes(head, tail, size)
+    if reason is None and too_large(path):  # the size policy: gpuaug.imagesize
+        return "too large"
     if reason is None and validate == "decode" and not _decodes(path):
         return "undecodable"
     return reason

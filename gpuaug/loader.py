@@ -227,9 +227,10 @@ class DaliLoader:
                 yield from self._emit([x[-1:] for x in images], labels[-1:], sizes)
         except RuntimeError as err:
             if "Critical error" in str(err):
-                raise RuntimeError(f"DALI failed in epoch {epoch} (see the error above).\n"
-                                   "A file passed the header check but does not decode: construct the "
-                                   "loader with validate='decode' to find and skip it") from err
+                from .loadfail import explain
+
+                raise RuntimeError(explain(epoch, str(err), self.samples.files,
+                                           getattr(self, "validate", None))) from err
             raise
         finally:
             del it, pipe

@@ -4,6 +4,7 @@ a file that fails at train time is skipped and counted."""
 
 import json
 import os
+import signal
 
 import pytest
 import torch
@@ -202,3 +203,45 @@ def test_validate_option_reaches_the_scan(tmp_path):
     spec = resolve_data(str(root))
     assert str(bad) in load_split(spec, True, validate="header").paths
     assert str(bad) not in load_split(spec, True, validate="decode").paths
+
+
+def test_images_over_the_pixel_limit_are_skipped_at_scan_time(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from gpuaug.train.data import image_folder
+
+    root = tiny_data(tmp_path / "d", per_class=4, val=1)
+    big = sorted((root / "train").rglob("*.jpg"))[0]
+    Image.new("RGB", (40, 40)).save(big, format="JPEG")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    for validate in ("header", "decode"):
+        ds = image_folder(root / "train", validate=validate)
+        assert ds.skipped == {"too large": [str(big)]} and str(big) not in ds.paths
+
+
+def test_dali_failure_names_the_file_and_the_remedy_that_helps(tmp_path):
+    from gpuaug.loadfail import explain
+
+    kept, gone = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    kept.write_bytes(b"x")
+    msg = explain(3, f"Critical error ... could not open {gone}", [kept, gone], "header")
+    assert str(gone) in msg and "deleted" in msg and "validate='decode'" not in msg
+    msg = explain(3, f"Critical error ... nvjpeg failed on {kept}", [kept], "header")
+    assert str(kept) in msg and "validate='decode'" in msg
+    assert "re-encode" in explain(3, f"Critical error {kept}", [kept], "decode")
+
+
+def test_a_second_signal_aborts_at_once():
+    import subprocess
+    import sys
+
+    code = ("import os, signal, time\nfrom gpuaug.train.signals import GracefulStop\n"
+            "with GracefulStop() as stop:\n"
+            "    os.kill(os.getpid(), signal.SIGINT)\n"
+            "    time.sleep(0.1)\n"
+            "    assert stop.flag and stop.exit_status == 130\n"
+            "    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    time.sleep(30)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == -signal.SIGTERM, r.stderr
+    assert "received SIGINT" in r.stderr

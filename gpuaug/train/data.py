@@ -34,12 +34,10 @@ import numpy as np
 import torch
 
 from ..normalization import IMAGENET_MEAN as MEAN, IMAGENET_STD as STD
+from ..imagesize import TOO_LARGE, max_pixels
 from .signals import blocked, worker_init
 
-# Image-size policy: an image of more pixels than Pillow's decompression-bomb limit
-# (PIL.Image.MAX_IMAGE_PIXELS, 89,478,485 by default, e.g. 9459 x 9459) is not trained on;
-# at load time it is skipped and counted as "too large" like any file that fails to load.
-TOO_LARGE = "too large"
+# Reasons for a file skipped at load time (too large: the policy of gpuaug.imagesize).
 MISSING = "missing"
 UNDECODABLE = "undecodable"
 
@@ -50,12 +48,6 @@ class BadSampleWarning(UserWarning):
 
 class ImageTooLarge(ValueError):
     pass
-
-
-def max_image_pixels() -> int:
-    from PIL import Image
-
-    return int(Image.MAX_IMAGE_PIXELS or 0)
 
 
 def _bad_file_errors() -> tuple:
@@ -104,7 +96,7 @@ class Dataset:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size check below decides
             with Image.open(self.paths[i]) as img:
-                limit = max_image_pixels()
+                limit = max_pixels()
                 if limit and img.width * img.height > limit:
                     raise ImageTooLarge(f"{img.width}x{img.height} is over {limit} pixels")
                 return img.convert("RGB")
@@ -328,7 +320,7 @@ class TorchLoader:
         if path not in files:
             files.append(path)
             hint = {MISSING: "deleted or moved after the scan; restore it or restart to rescan",
-                    TOO_LARGE: f"over Pillow's limit of {max_image_pixels()} pixels"}.get(
+                    TOO_LARGE: f"over Pillow's limit of {max_pixels()} pixels"}.get(
                 reason, "does not decode; rescan with --validate decode to skip it up front")
             warnings.warn(f"skipped {path}: {reason} ({detail}); {hint}", BadSampleWarning, stacklevel=3)
 
