@@ -34,7 +34,7 @@ def data(tmp_path_factory):
 
 
 def _args(data, out, *extra):
-    return short_run(data, out, "--method", "augmix", "--jsd", "--epochs", str(EPOCHS), *extra)
+    return short_run(data, out, "--method", "augmix", "--epochs", str(EPOCHS), *extra)
 
 
 @pytest.fixture(scope="module")

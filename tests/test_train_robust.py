@@ -245,3 +245,15 @@ def test_a_second_signal_aborts_at_once():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == -signal.SIGTERM, r.stderr
     assert "received SIGINT" in r.stderr
+
+
+def test_data_without_val_says_validation_is_skipped(tmp_path, capsys):
+    import shutil
+
+    root = tiny_data(tmp_path / "d", per_class=4, val=1)
+    shutil.rmtree(root / "val")
+    assert main_train(short_run(root, tmp_path / "run", "--method", "none", "--batch-size", "4")) == 0
+    text = capsys.readouterr().out
+    assert "validation is skipped" in text
+    suggestion = next(line for line in text.splitlines() if line.startswith("evaluate with:"))
+    assert f"--data {root}" not in suggestion and "val/" in suggestion
