@@ -64,6 +64,13 @@ def test_unknown_recipe_lists_the_recipes(data, tmp_path):
         main_train(short_run(data, tmp_path / "r", "--recipe", "cifar-augmx"))
 
 
+def test_recipe_values_are_checked_too(data, tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text("[train]\nepochs = 0\n")
+    with pytest.raises(SystemExit, match=r"recipe .*r.toml: epochs must be >= 1, got 0"):
+        main_train(short_run(data, tmp_path / "r", "--recipe", str(recipe)))
+
+
 def test_too_small_data_suggests_batch_size(data, tmp_path):
     with pytest.raises(SystemExit, match="--batch-size"):
         main_train(short_run(data, tmp_path / "r", "--batch-size", "64"))
