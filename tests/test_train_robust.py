@@ -264,3 +264,23 @@ def test_data_without_val_says_validation_is_skipped(tmp_path, capsys):
     assert "validation is skipped" in text
     suggestion = next(line for line in text.splitlines() if line.startswith("evaluate with:"))
     assert f"--data {root}" not in suggestion and "val/" in suggestion
+
+
+def test_permission_errors_are_one_line_naming_the_path():
+    import errno
+
+    msg = outputs.describe_os_error(PermissionError(errno.EACCES, "Permission denied", "/data/x"))
+    assert msg.startswith("error: permission denied: /data/x") and "\n" not in msg
+    assert outputs.describe_os_error(OSError(errno.EIO, "I/O error", "/x")) is None
+
+
+def test_training_survives_a_bad_file_that_passed_the_scan(tmp_path, capsys):
+    from gpuaug.train.data import BadSampleWarning
+
+    root = tiny_data(tmp_path / "d", per_class=4, val=1)
+    bad = sorted((root / "train").rglob("*.jpg"))[0]
+    bad.write_bytes(_bad_jpeg(bad.read_bytes()))
+    with pytest.warns(BadSampleWarning, match="undecodable"):
+        rc = main_train(short_run(root, tmp_path / "run", "--method", "augmix", "--batch-size", "4",
+                                  "--validate", "header"))
+    assert rc == 0 and "skipped at load time so far: undecodable: 1" in capsys.readouterr().out

@@ -108,12 +108,13 @@ def read_log(path: Path | str) -> list[dict]:
 
 
 def describe_os_error(err: OSError) -> str | None:
-    """One line for a write failure we can explain (disk full, read-only, no permission),
-    naming the path; None for other errors."""
+    """One line for a disk error we can explain (disk full, quota, read-only file system,
+    file-size limit, no permission), naming the path; None for other errors."""
     if err.errno not in WRITE_ERRNOS:
         return None
-    what = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
-            errno.EROFS: "the file system is read-only", errno.EFBIG: "the file is too large for this file system"
-            }.get(err.errno, "permission denied")
     where = f" {err.filename}" if err.filename else ""
+    if err.errno in (errno.EACCES, errno.EPERM):  # may be a read (e.g. of --data) as well as a write
+        return f"error: permission denied:{where} ({err.strerror}); check the folder's permissions or choose another --out"
+    what = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+            errno.EROFS: "the file system is read-only", errno.EFBIG: "the file is over the size limit"}[err.errno]
     return f"error: cannot write{where}: {what} ({err.strerror}); free space or choose a writable --out"
