@@ -102,10 +102,23 @@ class _Run:
         return "".join(self.lines)
 
 
+# Each step waits a little after printing its progress line, so a signal sent on seeing a
+# line lands inside the run (a tiny run is otherwise over in a fraction of a second).
+_SLOW_STEPS = """
+import time
+from gpuaug.train.progress import Progress
+_update = Progress.update
+def _slow_update(self, *a, **k):
+    _update(self, *a, **k)
+    time.sleep(0.2)
+Progress.update = _slow_update
+"""
+
+
 @pytest.mark.parametrize("sig,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["TERM", "INT"])
 def test_group_signal_stops_gracefully(data, tmp_path, straight, sig, status):
     out = tmp_path / "run"
-    run = _Run(_args(data, out, "--workers", "1"))  # a DataLoader worker gets the signal too
+    run = _Run(_args(data, out, "--workers", "1"), prelude=_SLOW_STEPS)  # a DataLoader worker gets it too
     run.wait_for("epoch 1/2 [", count=1)  # the first step is done
     run.signal_group(sig)
     assert run.finish() == status, run.output
@@ -151,7 +164,7 @@ def test_kill9_at_random_points(data, tmp_path, straight, trial):
 
 def test_kill9_mid_step(data, tmp_path, straight):
     out = tmp_path / "run"
-    run = _Run(_args(data, out, "--workers", "1"))
+    run = _Run(_args(data, out, "--workers", "1"), prelude=_SLOW_STEPS)
     run.wait_for("epoch 2/2 [", count=random.Random(7).randint(1, 3))
     run.signal_group(signal.SIGKILL)
     assert run.finish() == -signal.SIGKILL
