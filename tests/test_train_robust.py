@@ -111,13 +111,16 @@ def test_kill_between_checkpoint_and_log_neither_loses_nor_repeats(data, tmp_pat
     out = tmp_path / "run"
     real = outputs.write_log
 
+    class Killed(BaseException):
+        pass
+
     def killed(path, records):
         if len(records) == 1 and "epoch" in records[0]:
-            raise KeyboardInterrupt  # as if killed right after the epoch's checkpoint
+            raise Killed  # as if killed right after the epoch's checkpoint
         return real(path, records)
 
     monkeypatch.setattr(outputs, "write_log", killed)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Killed):
         _run(data, out)
     assert checkpoint.read(out / "checkpoint.pt")["epoch"] == 1
     monkeypatch.setattr(outputs, "write_log", real)

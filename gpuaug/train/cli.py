@@ -223,6 +223,9 @@ def main_train(argv: list[str] | None = None) -> int:
         if message is None:
             raise
         raise SystemExit(message) from None
+    except KeyboardInterrupt:  # Ctrl-C outside the loop's own handler (data scan, mixing set)
+        print("\ninterrupted outside the training loop; outputs written so far are intact", file=sys.stderr)
+        return 130
     if result["status"] == "completed" and result["history"] is not None and int(os.environ.get("RANK", "0")) == 0:
         hist = result["history"]
         if hist:
