@@ -287,3 +287,13 @@ def test_training_survives_a_bad_file_that_passed_the_scan(tmp_path, capsys):
         rc = main_train(short_run(root, tmp_path / "run", "--method", "augmix", "--batch-size", "4",
                                   "--validate", "header"))
     assert rc == 0 and "skipped at load time so far: undecodable: 1" in capsys.readouterr().out
+
+
+def test_ctrl_c_before_the_loop_exits_130_without_a_traceback(data, tmp_path, monkeypatch):
+    from gpuaug.train import loop
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "resolve_data", interrupted)
+    assert main_train(short_run(data, tmp_path / "run")) == 130
