@@ -36,9 +36,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .imagesize import too_large
+
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-SKIP_REASONS = ("empty", "not an image", "unsupported format", "truncated", "undecodable", "repeated folder",
-                "no label")
+SKIP_REASONS = ("empty", "not an image", "unsupported format", "truncated", "undecodable", "too large",
+                "repeated folder", "no label")
 VALIDATE = ("decode", "header", "none")
 
 
@@ -121,7 +123,10 @@ def _check_header(path) -> str | None:
             head, tail = _read_ends(f, 0, size)
     except OSError:
         return "undecodable"
-    return check_bytes(head, tail, size)
+    reason = check_bytes(head, tail, size)
+    if reason is None and too_large(path):  # the size policy: gpuaug.imagesize
+        return "too large"
+    return reason
 
 
 def check_file(path, validate: str = "decode") -> str | None:

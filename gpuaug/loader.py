@@ -313,22 +313,18 @@ class DaliLoader:
                 yield from self._emit([x[-1:] for x in images], labels[-1:], sizes)
         except RuntimeError as err:
             if "Critical error" in str(err):
-                raise RuntimeError(f"DALI failed in epoch {epoch} (see the error above).\n"
-                                   f"{self._decode_failure_hint()}") from err
+                from .loadfail import explain
+
+                raise RuntimeError(explain(epoch, str(err), self.samples.files,
+                                           self.validate)) from err
             raise
         finally:
             del it, pipe
 
     def _decode_failure_hint(self) -> str:
-        if self.validate == "none":
-            return ("Files were not checked (validate='none'), so a file that does not decode stops the "
-                    "epoch: construct the loader with validate='decode' (the default) to find and skip it")
-        if self.validate == "header":
-            return ("A file passed the header check (validate='header') but does not decode: construct the "
-                    "loader with validate='decode' (the default) to find and skip it")
-        return ("Every file decoded with libjpeg-turbo/Pillow when the loader was built (validate='decode'), "
-                "so DALI's decoder disagrees on one (nvJPEG on the GPU can refuse a file the CPU decoders "
-                "accept) or a file changed since: run `gpuaug scan` on the data, or try device='cpu'")
+        from .loadfail import decode_hint
+
+        return decode_hint(self.validate)
 
     def _emit(self, images, labels, sizes):
         """Yield the DALI batch as the next entries of ``sizes`` (consumed in place)."""

@@ -4,7 +4,8 @@
 Modules: cli (options, recipes), loop (training), losses (CE, JSD), noisymix (model-side
 noisy feature mixup), models, schedule, checkpoint, distributed (torchrun/DDP), data
 (the loader factory and the CPU loader), evaluate (clean, calibration, corruptions,
-ImageNet-R/-A), synthetic (the built-in shapes data set), recipes (TOML).
+ImageNet-R/-A), synthetic (the built-in shapes data set), recipes (TOML), argtypes
+(range-checked options), outputs (atomic files, the metrics log), signals (graceful stop).
 """
 
 from .cli import main_eval, main_train

@@ -6,9 +6,9 @@ JSD, batch size, world size, image size, seed, steps per epoch), the model (unwr
 no DDP/compile prefixes), optimiser, AMP scaler, the schedule's global step, and the
 position: ``epoch`` and ``batch`` (the next batch to train; 0 at an epoch boundary).
 
-Writing: to a temporary file in the same folder, flushed and fsynced, then
-``os.replace``-d over the old one, so a crash leaves either the old or the new file,
-never a torn one. Loading: the file is read with ``weights_only=True`` (no code runs),
+Writing: serialised in memory, then to a temporary file in the same folder, fsynced and
+``os.replace``-d over the old one (:func:`gpuaug.train.outputs.save_torch`), so a crash
+or a full disk leaves either the old or the new file, never a torn one. Loading: the file is read with ``weights_only=True`` (no code runs),
 its format, fingerprint, and every model/optimiser tensor shape are checked against the
 live run, and only then are the states loaded; on any mismatch a :class:`CheckpointError`
 says what differs and nothing has been changed.
@@ -16,11 +16,11 @@ says what differs and nothing has been changed.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
+
+from .outputs import save_torch
 
 FORMAT = "gpuaug-train-checkpoint-v1"
 NAME = "checkpoint.pt"
@@ -54,25 +54,7 @@ def save(path: Path | str, *, model, optimizer, scaler, step: int, epoch: int, b
         "step": int(step), "epoch": int(epoch), "batch": int(batch),
         "extra": dict(extra or {}),
     }
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+    save_torch(path, state)
     return path
 
 
@@ -122,6 +104,14 @@ def _check_optimizer(saved: dict, optimizer, path) -> None:
             if isinstance(t, torch.Tensor) and t.dim() > 0 and tuple(t.shape) != tuple(p.shape):
                 raise CheckpointError(f"{path}: optimiser state {name!r} has shape {tuple(t.shape)}, "
                                       f"the parameter has {tuple(p.shape)}")
+
+
+def changed_settings(saved: dict | None, live: dict) -> list[str]:
+    """Settings that differ between a checkpoint's run and this one ("name: checkpoint X,
+    this run Y"); empty when the checkpoint predates recorded settings."""
+    if not saved:
+        return []
+    return [f"{k}: checkpoint {saved.get(k)!r}, this run {v!r}" for k, v in live.items() if saved.get(k) != v]
 
 
 def load(path: Path | str, *, model, optimizer, scaler, fingerprint: dict) -> dict:

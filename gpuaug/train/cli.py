@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+from . import argtypes as T
 from .models import ARCHS
 from .schedule import SCHEDULES
 
@@ -35,59 +36,71 @@ CIFAR_DEFAULTS = dict(arch="wrn40_2", epochs=100, batch_size=128, weight_decay=5
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     B = argparse.BooleanOptionalAction
     g = p.add_argument_group("data")
-    g.add_argument("--data", help="ImageFolder root (train/ and val/), or a CIFAR-10/100 python folder; "
-                                  "default: the built-in shapes set, generated on first use")
+    g.add_argument("--data", help="ImageFolder root (train/ and val/; without val/ validation is skipped), or a "
+                                  "CIFAR-10/100 python folder; default: the built-in shapes set, generated on first use")
     g.add_argument("--loader", choices=("auto", "dali", "torch"), default="auto",
                    help="dali: gpuaug.loader (GPU); torch: Pillow + the CPU executor in DataLoader workers "
                         "(auto: dali for ImageFolder data on a GPU when available)")
-    g.add_argument("--workers", type=int, help="loader worker processes / DALI threads (default: CPU count, <= 8)")
-    g.add_argument("--image-size", type=int, help="training crop side (224; CIFAR 32; shapes 64)")
+    g.add_argument("--validate", choices=("decode", "header", "none"),
+                   help="how the ImageFolder scan screens files before training (decode: full decode; "
+                        "header: size and markers only; none: no checks); default: the loader's. The CPU loader "
+                        "skips, counts and warns about files that still fail at train time")
+    g.add_argument("--workers", type=T.count(0), help="loader worker processes / DALI threads, >= 0 "
+                                                       "(default: CPU count, <= 8)")
+    g.add_argument("--image-size", type=T.count(T.MIN_IMAGE_SIZE),
+                   help=f"training crop side in pixels, >= {T.MIN_IMAGE_SIZE} (default 224; CIFAR 32; built-in shapes 48)")
     g.add_argument("--crop", choices=("auto", "rrc", "pad"), help="rrc: random resized crop; pad: CIFAR pad-4 crop")
     g.add_argument("--mixing", help="folder of mixing pictures for PixMix/IPMix, or a (N, S, S, 3) uint8 .npy such "
                    "as PixMix's 300K_random_images.npy (pad-4 crop + flip per draw) (default: procedural fractals)")
-    g.add_argument("--fractals", type=int, help="number of procedural fractals when --mixing is not given")
+    g.add_argument("--fractals", type=T.count(1), help="number of procedural fractals when --mixing is not given")
     g.add_argument("--normalization", choices=("imagenet", "half"),
                    help="imagenet: ImageNet mean/std; half: mean = std = 0.5 (the official CIFAR scripts; CIFAR default)")
     g = p.add_argument_group("method")
-    g.add_argument("--recipe", help="a pipelines/*.toml recipe (paper settings)")
+    g.add_argument("--recipe", help="a recipe: a pipelines/*.toml file or its name, e.g. cifar-augmix (paper settings)")
     g.add_argument("--print-config", action="store_true",
                    help="print every resolved setting with its source (recipe tag, command line, default) and exit")
     g.add_argument("--method", choices=METHOD_CHOICES, help="augmentation (default augmix)")
     g.add_argument("--settings", help='method settings as JSON, e.g. \'{"severity": 1}\'')
     g.add_argument("--jsd", action=B, help="JSD consistency training on (clean, aug1, aug2)")
-    g.add_argument("--jsd-lambda", type=float, help="JSD weight (default 12, NoisyMix: its config's jsd_lambda)")
-    g.add_argument("--label-smoothing", type=float)
+    g.add_argument("--jsd-lambda", type=T.real(0), help="JSD weight (default 12, NoisyMix: its config's jsd_lambda)")
+    g.add_argument("--label-smoothing", type=T.real(0, 1, hi_open=True), help="label smoothing in [0, 1) (default 0)")
     g = p.add_argument_group("model and optimiser")
     g.add_argument("--arch", help=f"one of {', '.join(ARCHS)} (default resnet50)")
     g.add_argument("--pretrained", action=B, help="start from torchvision's ImageNet weights")
-    g.add_argument("--drop", type=float, help="Wide ResNet dropout")
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--batch-size", type=int, help="per-rank batch size (images; JSD adds two views each)")
-    g.add_argument("--lr", type=float)
-    g.add_argument("--schedule", choices=SCHEDULES)
-    g.add_argument("--warmup-epochs", type=float)
-    g.add_argument("--milestones", type=lambda s: [float(v) for v in s.split(",") if v],
+    g.add_argument("--drop", type=T.real(0, 1, hi_open=True), help="Wide ResNet dropout probability in [0, 1)")
+    g.add_argument("--epochs", type=T.count(1), help="epochs to train, >= 1 (default 90; CIFAR 100; shapes 12)")
+    g.add_argument("--batch-size", type=T.count(1), help="per-rank batch size (images; JSD adds two views each)")
+    g.add_argument("--lr", type=T.real(0, lo_open=True), help="peak learning rate, > 0 (default 0.1)")
+    g.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule after warm-up (default cosine)")
+    g.add_argument("--warmup-epochs", type=T.real(0), help="linear warm-up length in epochs, >= 0 (default 0)")
+    g.add_argument("--milestones", type=T.milestones,
                    help="step schedule: epochs where lr *= gamma, e.g. 30,60,80")
-    g.add_argument("--gamma", type=float)
-    g.add_argument("--min-lr", type=float)
-    g.add_argument("--weight-decay", "--wd", dest="weight_decay", type=float)
-    g.add_argument("--momentum", type=float)
-    g.add_argument("--nesterov", action=B)
-    g.add_argument("--no-bn-decay", action=B, help="no weight decay on biases and norm weights")
+    g.add_argument("--gamma", type=T.real(0, lo_open=True), help="step schedule factor, > 0 (default 0.1)")
+    g.add_argument("--min-lr", type=T.real(0), help="cosine schedule floor, >= 0 (default 0)")
+    g.add_argument("--weight-decay", "--wd", dest="weight_decay", type=T.real(0), help="L2 weight decay, >= 0 (default 1e-4; CIFAR 5e-4)")
+    g.add_argument("--momentum", type=T.real(0, 1, hi_open=True), help="SGD momentum in [0, 1) (default 0.9)")
+    g.add_argument("--nesterov", action=B, help="Nesterov momentum (default on)")
+    g.add_argument("--bn-decay", action=B, help="weight decay on biases and norm weights too (default); "
+                                                 "--no-bn-decay: none on them")
     g.add_argument("--amp", choices=("auto", "bf16", "fp16", "none"), help="auto: bf16 on GPU, off on CPU")
-    g.add_argument("--channels-last", action=B)
+    g.add_argument("--channels-last", action=B, help="channels_last memory format (default on)")
     g.add_argument("--compile", action=B, help="torch.compile the model")
     g = p.add_argument_group("run")
     g.add_argument("--out", help="folder for logs, checkpoints and previews (default runs/<data>-<method>[-N])")
     g.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    g.add_argument("--overwrite", action="store_true", help="start over even if --out has a checkpoint")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
-    g.add_argument("--eval-every", type=int, default=1, help="validate every N epochs")
-    g.add_argument("--limit-val-batches", type=int, help="validate on at most N batches per rank")
+    g.add_argument("--allow-changed-settings", action="store_true",
+                   help="with --resume: accept settings (lr, weight decay, schedule, method settings, ...) "
+                        "that differ from the checkpoint's")
+    g.add_argument("--overwrite", action="store_true", help="start over (fresh log and checkpoint) even if "
+                                                           "--out has a checkpoint")
+    g.add_argument("--seed", type=int, default=0, help="random seed of data order, augmentation and init (default 0)")
+    g.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
+                   help="auto: the GPU when torch sees one, else the CPU")
+    g.add_argument("--eval-every", type=T.count(1), default=1, help="validate every N epochs (and after the last)")
+    g.add_argument("--limit-val-batches", type=T.count(1), help="validate on at most N batches per rank")
     g.add_argument("--preview", action=B, default=True, help="write preview.png of the first augmented batch")
     g.add_argument("--tensorboard", action="store_true", help="also log to <out>/tensorboard")
-    g.add_argument("--stop-after-steps", type=int, help=argparse.SUPPRESS)  # tests: behave as if SIGTERM came
+    g.add_argument("--stop-after-steps", type=T.count(1), help=argparse.SUPPRESS)  # tests: as if SIGTERM came
 
 
 def build_parser(prog: str = "gpuaug train") -> argparse.ArgumentParser:
@@ -110,12 +123,15 @@ def build_eval_parser(prog: str = "gpuaug eval") -> argparse.ArgumentParser:
     p.add_argument("--corruptions", help="ImageNet-C (<c>/<severity>/<wnid>/) or CIFAR-C (<c>.npy, labels.npy) folder")
     p.add_argument("--imagenet-r", help="ImageNet-R folder (200 wnid folders)")
     p.add_argument("--imagenet-a", help="ImageNet-A folder (200 wnid folders)")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--image-size", type=int, help="default: the training size")
-    p.add_argument("--workers", type=int)
-    p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
-    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "none"), default="auto")
-    p.add_argument("--limit-batches", type=int, help="at most N batches per set (quick checks)")
+    p.add_argument("--batch-size", type=T.count(1), default=256, help="images per batch (default 256)")
+    p.add_argument("--image-size", type=T.count(T.MIN_IMAGE_SIZE), help="evaluation crop side in pixels "
+                   "(default: the training size)")
+    p.add_argument("--workers", type=T.count(0), help="loader worker processes, >= 0 (default: CPU count, <= 8)")
+    p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
+                   help="auto: the GPU when torch sees one, else the CPU")
+    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "none"), default="auto",
+                   help="autocast dtype (auto: bf16 on GPU, off on CPU)")
+    p.add_argument("--limit-batches", type=T.count(1), help="at most N batches per set (quick checks)")
     p.add_argument("--json", help="write the results here (default: <run>/eval.json)")
     add_options(p)
     return p
@@ -141,11 +157,15 @@ def resolve_train_args(args: argparse.Namespace) -> SimpleNamespace:
     if args.recipe:
         from .recipes import load_recipe
 
-        recipe = load_recipe(args.recipe)
-        cfg.update({k: v for k, v in recipe["train"].items() if k != "dataset"})
+        recipe = load_recipe(_recipe_path(args.recipe))
+        parser = build_parser()
+        cfg.update({k: T.check_value(parser, k, v, f"recipe {args.recipe}")
+                    for k, v in recipe["train"].items() if k != "dataset"})
         if recipe["method"]:
             cfg["method"] = recipe["method"]["name"]
     explicit = {k: v for k, v in vars(args).items() if v is not None and k in cfg}
+    if getattr(args, "bn_decay", None) is not None:
+        explicit["no_bn_decay"] = not args.bn_decay
     cfg.update(explicit)
     method = cfg["method"]
     settings = {}
@@ -174,8 +194,24 @@ def resolve_train_args(args: argparse.Namespace) -> SimpleNamespace:
         **cfg, method_settings=settings, data=args.data, loader=args.loader,
         workers=args.workers if args.workers is not None else _default_workers(),
         out=str(out), resume=args.resume, overwrite=args.overwrite, seed=args.seed, device=args.device,
-        eval_every=max(1, args.eval_every), limit_val_batches=args.limit_val_batches, preview=args.preview,
-        tensorboard=args.tensorboard, stop_after_steps=args.stop_after_steps, recipe=args.recipe)
+        eval_every=args.eval_every, limit_val_batches=args.limit_val_batches, preview=args.preview,
+        tensorboard=args.tensorboard, stop_after_steps=args.stop_after_steps, recipe=args.recipe,
+        validate=args.validate, allow_changed_settings=args.allow_changed_settings)
+
+
+def _recipe_path(recipe: str) -> Path:
+    """``--recipe`` as given: a file, or the name of a ``pipelines/*.toml`` recipe; an
+    unknown name is an error listing the available recipes."""
+    path = Path(recipe).expanduser()
+    if path.is_file():
+        return path
+    shipped = Path(__file__).resolve().parents[2] / "pipelines"
+    for candidate in (shipped / recipe, shipped / f"{recipe}.toml"):
+        if candidate.is_file():
+            return candidate
+    names = sorted(p.stem for p in shipped.glob("*.toml")) if shipped.is_dir() else []
+    raise SystemExit(f"error: --recipe {recipe}: no such file or recipe; available recipes: "
+                     f"{', '.join(names) if names else 'none found'} (in {shipped})")
 
 
 def _cuda() -> bool:
@@ -194,8 +230,18 @@ def main_train(argv: list[str] | None = None) -> int:
         print_config(args, cfg)
         return 0
     from .loop import train
+    from .outputs import describe_os_error
 
-    result = train(cfg)
+    try:
+        result = train(cfg)
+    except OSError as err:
+        message = describe_os_error(err)
+        if message is None:
+            raise
+        raise SystemExit(message) from None
+    except KeyboardInterrupt:  # Ctrl-C outside the loop's own handler (data scan, mixing set)
+        print("\ninterrupted outside the training loop; outputs written so far are intact", file=sys.stderr)
+        return 130
     if result["status"] == "completed" and result["history"] is not None and int(os.environ.get("RANK", "0")) == 0:
         hist = result["history"]
         if hist:
@@ -205,20 +251,37 @@ def main_train(argv: list[str] | None = None) -> int:
         out = Path(result["out"])
         print(f"outputs in {out}/: train.jsonl (metrics), checkpoint.pt (resume), model.pt (weights), "
               f"config.json{', preview.png (augmented batch)' if (out / 'preview.png').exists() else ''}")
-        print(f"evaluate with: gpuaug eval --checkpoint {out}" + (f" --data {cfg.data}" if cfg.data else ""))
-    return 143 if result["status"] == "stopped" else 0
+        if cfg.data is None or _has_val(cfg.data):
+            print(f"evaluate with: gpuaug eval --checkpoint {out}" + (f" --data {cfg.data}" if cfg.data else ""))
+        else:
+            print(f"evaluate with: gpuaug eval --checkpoint {out} --data DIR, DIR holding a val/ split "
+                  f"({cfg.data} has none), and/or --corruptions / --imagenet-r / --imagenet-a")
+    return result.get("exit_status", 143) if result["status"] == "stopped" else 0
+
+
+def _has_val(data: str) -> bool:
+    """Whether ``--data`` has a validation split ``gpuaug eval --data`` can read."""
+    from .data import resolve_data
+
+    spec = resolve_data(data, log=lambda *a, **k: None)
+    return spec["kind"] == "cifar" or spec.get("val") is not None
 
 
 def _load_for_eval(path: str):
     """(arch, classes, state_dict, image_size, crop, normalization) from a run folder, model.pt
     or checkpoint.pt."""
-    import torch
-
     from .checkpoint import CheckpointError, read
 
     p = Path(path)
     if p.is_dir():
-        p = p / "model.pt" if (p / "model.pt").exists() else p / "checkpoint.pt"
+        if (p / "model.pt").exists():
+            try:
+                return _load_model_file(p / "model.pt")
+            except SystemExit as err:  # never prefer a damaged model.pt over a valid checkpoint
+                if not (p / "checkpoint.pt").exists():
+                    raise
+                print(f"note: {str(err).removeprefix('error: ')}; using {p / 'checkpoint.pt'} instead")
+        p = p / "checkpoint.pt"
     if not p.exists():
         raise SystemExit(f"error: no model at {p}")
     if p.name == "checkpoint.pt" or "checkpoint" in p.name:
@@ -229,6 +292,12 @@ def _load_for_eval(path: str):
         fp, extra = state["fingerprint"], state["extra"]
         return (fp["arch"], extra.get("classes"), state["model"], fp["image_size"], extra.get("crop", "rrc"),
                 extra.get("normalization"))
+    return _load_model_file(p)
+
+
+def _load_model_file(p: Path):
+    import torch
+
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
         return (state["arch"], state["classes"], state["model"], state["image_size"], state.get("crop", "rrc"),

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,41 @@ import numpy as np
 import torch
 
 from ..normalization import IMAGENET_MEAN as MEAN, IMAGENET_STD as STD, mean_std
+from ..imagesize import TOO_LARGE, max_pixels
+from .signals import blocked, worker_init
+
+# Reasons for a file skipped at load time (too large: the policy of gpuaug.imagesize).
+MISSING = "missing"
+UNDECODABLE = "undecodable"
+
+
+class BadSampleWarning(UserWarning):
+    """A file that passed the scan failed to load at train time and was skipped."""
+
+
+class ImageTooLarge(ValueError):
+    pass
+
+
+def _bad_file_errors() -> tuple:
+    from PIL import Image
+
+    # OSError covers UnidentifiedImageError, truncated data and a deleted file
+    return (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+
+
+BAD_FILE_ERRORS = _bad_file_errors()
+
+
+def load_failure(err: BaseException) -> str:
+    """The skip reason for an exception raised while loading a file."""
+    from PIL import Image
+
+    if isinstance(err, FileNotFoundError):
+        return MISSING
+    if isinstance(err, (ImageTooLarge, Image.DecompressionBombError)):
+        return TOO_LARGE
+    return UNDECODABLE
 
 
 # ----------------------------------------------------------------------------- data sets
@@ -57,19 +93,25 @@ class Dataset:
             return self.arrays[i]
         from PIL import Image
 
-        with Image.open(self.paths[i]) as img:
-            return img.convert("RGB")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size check below decides
+            with Image.open(self.paths[i]) as img:
+                limit = max_pixels()
+                if limit and img.width * img.height > limit:
+                    raise ImageTooLarge(f"{img.width}x{img.height} is over {limit} pixels")
+                return img.convert("RGB")
 
 
-def image_folder(folder: Path, classes: list[str] | None = None) -> Dataset:
+def image_folder(folder: Path, classes: list[str] | None = None, validate: str | None = None) -> Dataset:
     """ImageFolder: <folder>/<class>/<image>, classes sorted by name, with the DALI loader's
     skip policy (:func:`gpuaug.datafiles.scan_image_folder`: empty, non-image and truncated
     files are skipped and counted in ``skipped``); ``classes`` pins the class list (and
-    indices) to another split's, e.g. validation to training."""
+    indices) to another split's, e.g. validation to training; ``validate`` (decode | header |
+    none) is the scan's check, None for the scan's default."""
     from ..datafiles import scan_image_folder
 
     try:
-        samples = scan_image_folder(folder)
+        samples = scan_image_folder(folder, **({} if validate is None else {"validate": validate}))
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     classes = classes or samples.classes
@@ -131,11 +173,11 @@ def resolve_data(data: str | None, out_dir: str | None = None, seed: int = 0, lo
     raise SystemExit(f"error: --data {data}: no such folder")
 
 
-def load_split(spec: dict, train: bool, classes: list | None = None) -> Dataset | None:
+def load_split(spec: dict, train: bool, classes: list | None = None, validate: str | None = None) -> Dataset | None:
     if spec["kind"] == "cifar":
         return cifar(spec["root"], train)
     folder = spec["train"] if train else spec["val"]
-    return None if folder is None else image_folder(folder, classes)
+    return None if folder is None else image_folder(folder, classes, validate)
 
 
 # ----------------------------------------------------------------------------- crops
@@ -226,8 +268,20 @@ class _Batches(torch.utils.data.Dataset):
         l, b = self.l, self.start + i
         rng = batch_seed(l.seed, self.epoch, b, l.rank)
         idx = self.index[b * l.batch_size:(b + 1) * l.batch_size]
-        pics = np.stack([prepare(l.dataset.load(int(j)), l.image_size, l.train, l.crop, rng) for j in idx])
-        labels = torch.from_numpy(l.dataset.labels[idx])
+        pics, keep, bad = [], [], []
+        for j in idx:
+            try:
+                pics.append(prepare(l.dataset.load(int(j)), l.image_size, l.train, l.crop, rng))
+                keep.append(j)
+            except Exception as err:  # noqa: BLE001 -- Pillow raises many kinds for a bad file
+                if l.dataset.paths is None or not isinstance(err, BAD_FILE_ERRORS):
+                    raise
+                bad.append((l.dataset.paths[int(j)], load_failure(err), f"{type(err).__name__}: {err}"))
+        if not pics:
+            raise RuntimeError(f"every image of batch {b} failed to load: "
+                               + "; ".join(f"{p} ({why})" for p, _, why in bad))
+        pics = np.stack(pics)
+        labels = torch.from_numpy(l.dataset.labels[np.asarray(keep, dtype=np.int64)])
         x = torch.from_numpy(pics)
         if l.augment is None:
             views = [x.float() / 255]
@@ -240,7 +294,7 @@ class _Batches(torch.utils.data.Dataset):
         if l.jsd and l.augment is None:
             views = views * 3
         views = [normalise(v, l.mean, l.std) for v in views]
-        return (tuple(views) if l.jsd else views[0]), labels
+        return (tuple(views) if l.jsd else views[0]), labels, bad
 
 
 class TorchLoader:
@@ -261,6 +315,16 @@ class TorchLoader:
         self.classes = dataset.classes
         self.skipped = dataset.skipped
         self.epoch, self._start = 0, 0
+        self.bad_files: dict = {}  # reason -> files skipped at load time (after the scan)
+
+    def _skip(self, path: str, reason: str, detail: str) -> None:
+        files = self.bad_files.setdefault(reason, [])
+        if path not in files:
+            files.append(path)
+            hint = {MISSING: "deleted or moved after the scan; restore it or restart to rescan",
+                    TOO_LARGE: f"over Pillow's limit of {max_pixels()} pixels"}.get(
+                reason, "does not decode; rescan with --validate decode to skip it up front")
+            warnings.warn(f"skipped {path}: {reason} ({detail}); {hint}", BadSampleWarning, stacklevel=3)
 
     def epoch_indices(self, epoch: int) -> np.ndarray:
         """This rank's sample order: a permutation shared by all ranks (training), dealt
@@ -288,8 +352,13 @@ class TorchLoader:
         self._start = 0
         dl = torch.utils.data.DataLoader(data, batch_size=None, shuffle=False, num_workers=self.num_workers,
                                          pin_memory=pin, persistent_workers=False,
-                                         prefetch_factor=2 if self.num_workers else None)
-        for images, labels in dl:
+                                         prefetch_factor=2 if self.num_workers else None,
+                                         worker_init_fn=worker_init if self.num_workers else None)
+        with blocked():  # workers start here; they ignore SIGTERM/SIGINT (see .signals)
+            batches = iter(dl)
+        for images, labels, bad in batches:
+            for path, reason, detail in bad:
+                self._skip(path, reason, detail)
             if isinstance(images, (tuple, list)):
                 images = tuple(v.to(self.device, non_blocking=True) for v in images)
             else:
@@ -335,8 +404,9 @@ def make_loader(args, train: bool):
         return ImageFolderLoader(str(folder), batch_size=args.batch_size, augment=augment, mixing=mixing,
                                  jsd=jsd, train=train, image_size=args.image_size, device=str(args.device),
                                  num_threads=args.workers, seed=args.seed, shard=tuple(args.shard),
-                                 drop_last=train, dtype=dtype, mean=mean, std=std)
-    dataset = load_split(spec, train, None if train else getattr(args, "classes", None))
+                                 drop_last=train, dtype=dtype, mean=mean, std=std,
+                                 **({} if getattr(args, "validate", None) is None else {"validate": args.validate}))
+    dataset = load_split(spec, train, None if train else getattr(args, "classes", None), getattr(args, "validate", None))
     if dataset is None:
         return None
     return TorchLoader(dataset, args.batch_size, augment=augment, mixing=args.mixing, jsd=jsd, train=train,

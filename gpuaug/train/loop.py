@@ -10,8 +10,8 @@ exactly the run that was not stopped.
 
 from __future__ import annotations
 
+import io
 import json
-import signal
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..normalization import mean_std
-from . import checkpoint, distributed
+from . import checkpoint, distributed, outputs
 from .data import denormalise, make_loader, resolve_data
 from .evaluate import predict, summarize
 from .losses import cross_entropy, jsd_loss, mix_targets
@@ -28,39 +28,19 @@ from .models import build_model
 from .noisymix import NoisyFeatureMixup
 from .progress import Progress
 from .schedule import Schedule
+from .signals import GracefulStop
 
 LABEL_MIXING = ("mixup", "cutmix")
 FINITE_CHECK_EVERY = 50  # steps between host reads of the device-side non-finite-loss flag
+# Settings a resumed run must share with its checkpoint (unless --allow-changed-settings):
+# they change the optimisation but not the shapes the fingerprint checks.
+RESUME_SETTINGS = ("lr", "weight_decay", "momentum", "nesterov", "no_bn_decay", "schedule", "warmup_epochs",
+                   "milestones", "gamma", "min_lr", "label_smoothing", "crop", "drop", "pretrained", "amp",
+                   "mixing", "fractals", "normalization")
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, step, rank, 0x57E9]).generate_state(1, np.uint64)[0] >> 1)
-
-
-class _Stop:
-    """SIGTERM (and SIGINT when asked) sets a flag; the loop checkpoints and exits."""
-
-    def __init__(self):
-        self.flag, self.previous = False, {}
-
-    def __enter__(self):
-        if threading_main():
-            for sig in (signal.SIGTERM,):
-                self.previous[sig] = signal.signal(sig, self._handler)
-        return self
-
-    def _handler(self, signum, frame):
-        self.flag = True
-
-    def __exit__(self, *exc):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-
-def threading_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def _amp_dtype(amp: str, device: torch.device):
@@ -108,8 +88,9 @@ def _write_preview(path: Path, images, labels, classes, jsd: bool, method_name: 
     tiles = [[h[i] for h in host] for i in range(count)]
     cols = ["clean"] + [f"aug {i}" for i in range(1, len(views))] if jsd else [method_name]
     rows = [f"{i}: {classes[int(labels[i])]}"[:16] for i in range(count)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    grid(tiles, rows, cols).save(path)
+    buf = io.BytesIO()
+    grid(tiles, rows, cols).save(buf, format="PNG")
+    outputs.write_atomic(path, buf.getvalue())
 
 
 def _make_mixing(cfg, device):
@@ -161,7 +142,8 @@ def _train(cfg, d, out: Path, log) -> dict:
     ns = SimpleNamespace(data_spec=spec, loader=cfg.loader, augment=None if label_mixing else method,
                          mixing=None, jsd=cfg.jsd, batch_size=cfg.batch_size, image_size=cfg.image_size,
                          device=d.device, workers=cfg.workers, seed=cfg.seed, shard=(d.rank, d.world),
-                         crop=cfg.crop, amp_dtype=_amp_dtype(cfg.amp, d.device), normalization=cfg.normalization)
+                         crop=cfg.crop, amp_dtype=_amp_dtype(cfg.amp, d.device), normalization=cfg.normalization,
+                         validate=getattr(cfg, "validate", None))
     if method is not None and getattr(method, "needs_mixing", False):
         t0 = time.time()
         ns.mixing = _make_mixing(cfg, d.device)
@@ -172,10 +154,13 @@ def _train(cfg, d, out: Path, log) -> dict:
     classes = list(train_loader.classes)
     ns.classes = classes
     val_loader = make_loader(ns, False)
+    if val_loader is None:
+        log(f"note: {cfg.data} has no validation split (val/): validation is skipped")
     num_classes = len(classes)
     steps_per_epoch = len(train_loader)
     if steps_per_epoch < 1:
-        raise SystemExit(f"error: fewer training images per rank than one batch of {cfg.batch_size}")
+        raise SystemExit(f"error: fewer training images per rank than one batch of {cfg.batch_size}; "
+                         "lower --batch-size")
 
     # -- model, optimiser --------------------------------------------------------------
     torch.manual_seed(cfg.seed)
@@ -198,8 +183,15 @@ def _train(cfg, d, out: Path, log) -> dict:
                    "seed": cfg.seed, "steps_per_epoch": steps_per_epoch, "epochs": cfg.epochs,
                    "train_images": len(getattr(train_loader, "dataset", [])) or None}
 
+    settings = json.loads(json.dumps(
+        {k: getattr(cfg, k, None) for k in RESUME_SETTINGS}
+        | {"jsd_lambda": jsd_lambda if cfg.jsd else None,
+           "method_settings": method.config() if method is not None and hasattr(method, "config")
+           else cfg.method_settings}, default=str))
+
     # -- resume ---------------------------------------------------------------------------
     start_epoch, start_batch, step = 0, 0, 0
+    history, partial, changed = [], None, []
     ckpt_path = out / checkpoint.NAME
     if cfg.resume:
         try:
@@ -208,10 +200,30 @@ def _train(cfg, d, out: Path, log) -> dict:
         except checkpoint.CheckpointError as err:
             raise SystemExit(f"error: cannot resume: {err}") from None
         start_epoch, start_batch, step = where["epoch"], where["batch"], where["step"]
+        extra = where["extra"]
+        changed = checkpoint.changed_settings(extra.get("settings"), settings)
+        if changed and not getattr(cfg, "allow_changed_settings", False):
+            raise SystemExit(f"error: cannot resume: {ckpt_path} was trained with other settings:\n  "
+                             + "\n  ".join(changed) + "\npass --allow-changed-settings to continue with this "
+                             "run's settings, or give the checkpoint's")
+        if "history" in extra:
+            history = list(extra["history"])
+        else:  # a checkpoint from before the log was kept in it: trust the log up to it
+            history = [r for r in outputs.read_log(out / "train.jsonl") if r.get("epoch", 0) <= start_epoch]
+        partial = extra.get("partial") if start_batch else None
         log(f"resumed from {ckpt_path}: epoch {start_epoch + 1}, batch {start_batch}, step {step}")
+        if changed:
+            log("settings changed on resume (--allow-changed-settings):\n  " + "\n  ".join(changed))
     elif d.main and ckpt_path.exists() and not cfg.overwrite:
         raise SystemExit(f"error: {ckpt_path} exists; pass --resume to continue that run, "
                          "--overwrite to start over, or another --out")
+    if d.main:
+        stale = outputs.remove_stale_temps(out)
+        if stale:
+            log(f"removed {len(stale)} temporary file(s) left by an interrupted run: {', '.join(stale)}")
+        if not cfg.resume:  # a fresh run: nothing of an earlier one may pass for this one's
+            for name in (checkpoint.NAME, "model.pt", "train.jsonl"):
+                (out / name).unlink(missing_ok=True)
 
     net = model
     if d.enabled:
@@ -225,13 +237,21 @@ def _train(cfg, d, out: Path, log) -> dict:
 
     # -- logs -------------------------------------------------------------------------------
     writer = None
-    if d.main:
-        (out / "config.json").write_text(json.dumps(
-            {k: v for k, v in vars(cfg).items() if isinstance(v, (str, int, float, bool, list, dict, type(None)))}
-            | {"classes": classes, "world_size": d.world, "device": str(d.device),
-               "jsd_lambda": jsd_lambda if cfg.jsd else None,
-               "method_config": method.config() if method is not None and hasattr(method, "config") else None},
-            indent=2, default=str))
+    if d.main and (not cfg.resume or changed):  # a resume with the same settings keeps the file as it was
+        config = ({k: v for k, v in vars(cfg).items() if isinstance(v, (str, int, float, bool, list, dict, type(None)))}
+                  | {"classes": classes, "world_size": d.world, "device": str(d.device),
+                     "jsd_lambda": jsd_lambda if cfg.jsd else None,
+                     "method_config": method.config() if method is not None and hasattr(method, "config") else None})
+        if changed:
+            try:
+                earlier = json.loads((out / "config.json").read_text()).get("changed_on_resume", [])
+            except (OSError, ValueError):
+                earlier = []
+            config["changed_on_resume"] = earlier + [{"epoch": start_epoch + 1, "batch": start_batch,
+                                                      "changes": changed}]
+        outputs.write_atomic(out / "config.json", json.dumps(config, indent=2, default=str))
+    if d.main and cfg.resume:
+        outputs.write_log(out / "train.jsonl", history)  # exactly the epochs the checkpoint holds
         if cfg.tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -247,10 +267,10 @@ def _train(cfg, d, out: Path, log) -> dict:
         f"amp {str(amp_dtype).replace('torch.', '') if amp_dtype else 'off'}; loader {type(train_loader).__name__}")
 
     # -- loop ---------------------------------------------------------------------------------
-    history = []
     status = "completed"
     stop_after = cfg.stop_after_steps
-    with _Stop() as stop:
+    extra = {"classes": classes, "crop": cfg.crop, "normalization": cfg.normalization, "settings": settings}
+    with GracefulStop() as stop:
         for epoch in range(start_epoch, cfg.epochs):
             train_loader.set_epoch(epoch)
             first = start_batch if epoch == start_epoch else 0
@@ -268,6 +288,9 @@ def _train(cfg, d, out: Path, log) -> dict:
             # Built once: a per-step torch.tensor(...) would be a host-to-device copy (a sync).
             zero, counts = torch.zeros((), device=d.device), {}
             first_bad = torch.full((), -1, dtype=torch.int64, device=d.device)
+            resumed = first if epoch == start_epoch else 0
+            if resumed and d.main and partial is not None and partial.get("epoch") == epoch:
+                sums += torch.tensor(partial["sums"], dtype=torch.float64, device=d.device)  # the stopped part
             seen, b = 0, first
             for b, (images, labels) in enumerate(batches, start=first):
                 if d.main and cfg.preview and step == 0:
@@ -318,33 +341,39 @@ def _train(cfg, d, out: Path, log) -> dict:
                     progress.update(b + 1, seen, {"loss": f"{s[0] / max(1, s[4]):.3f}",
                                                   "acc": f"{100 * s[3] / max(1, s[4]):.1f}%", "lr": f"{lr:.3g}"},
                                     force=True)
-                stopping = stop.flag or (stop_after is not None and step >= stop_after)
-                if distributed.any_rank(stopping, d) if d.enabled else stopping:
+                if stop_after is not None and step >= stop_after:
+                    stop.trip()
+                if distributed.any_rank(stop.flag, d) if d.enabled else stop.flag:
                     status = "stopped"
                     break
-            # -- end of epoch (or stop) ----------------------------------------------------
             _raise_if_nonfinite(first_bad, schedule)  # before any checkpoint is written
-            if status == "stopped":
-                if b + 1 >= steps_per_epoch:  # stopped on the last batch: an epoch boundary
-                    next_epoch, next_batch = epoch + 1, 0
-                else:
-                    next_epoch, next_batch = epoch, b + 1
+            # -- a stop inside the epoch: checkpoint its position and partial sums -----------
+            if status == "stopped" and b + 1 < steps_per_epoch:
+                part = {"epoch": epoch, "sums": distributed.all_reduce_sum(sums.tolist(), d)}  # all ranks'
                 if d.main:
                     checkpoint.save(ckpt_path, model=model, optimizer=optimizer, scaler=scaler, step=step,
-                                    epoch=next_epoch, batch=next_batch, fingerprint=fingerprint,
-                                    extra={"classes": classes, "crop": cfg.crop, "normalization": cfg.normalization})
+                                    epoch=epoch, batch=b + 1, fingerprint=fingerprint,
+                                    extra=extra | {"history": history, "partial": part})
                 distributed.barrier(d)
                 progress.close("(stopped)")
                 log(f"stopped at epoch {epoch + 1}, batch {b + 1}: checkpoint {ckpt_path}; "
                     f"continue with --resume --out {out}")
                 break
+            # -- end of epoch (a stop on its last batch included) ----------------------------
             tot = distributed.all_reduce_sum(sums.tolist(), d)
             record = {"epoch": epoch + 1, "step": step, "lr": schedule.lr(max(0, step - 1)),
                       "train_loss": tot[0] / tot[4], "train_ce": tot[1] / tot[4],
                       "train_top1": tot[3] / tot[4], "images_per_s": seen / max(1e-9, time.time() - progress.start)}
             if cfg.jsd:
                 record["train_js"] = tot[2] / tot[4]
+            if resumed:  # continued from a stop inside this epoch
+                record["resumed_at_batch"] = resumed
+                if partial is None or partial.get("epoch") != epoch:
+                    record["partial"] = True  # the means cover only the batches after the resume
             progress.close(f"loss {record['train_loss']:.3f} train acc {100 * record['train_top1']:.1f}%")
+            bad = getattr(train_loader, "bad_files", {})
+            if bad:
+                log(f"  skipped at load time so far: " + ", ".join(f"{r}: {len(f)}" for r, f in sorted(bad.items())))
             if val_loader is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
                 val = summarize(predict(net, val_loader, d, amp_dtype, limit_batches=cfg.limit_val_batches))
                 record.update(val_top1=1 - val["top1_error"], val_top5=1 - val["top5_error"], val_loss=val["loss"],
@@ -354,25 +383,26 @@ def _train(cfg, d, out: Path, log) -> dict:
             record["time"] = time.time()
             history.append(record)
             if d.main:
-                with open(log_file, "a") as f:
-                    f.write(json.dumps(record) + "\n")
+                # The checkpoint holds the log; the log is written after it. A kill between the
+                # two loses nothing: --resume rewrites the log from the checkpoint.
+                checkpoint.save(ckpt_path, model=model, optimizer=optimizer, scaler=scaler, step=step,
+                                epoch=epoch + 1, batch=0, fingerprint=fingerprint, extra=extra | {"history": history})
+                outputs.write_log(log_file, history)
                 if writer is not None:
                     for k, v in record.items():
                         if k not in ("epoch", "time"):
                             writer.add_scalar(k, v, epoch + 1)
-                checkpoint.save(ckpt_path, model=model, optimizer=optimizer, scaler=scaler, step=step,
-                                epoch=epoch + 1, batch=0, fingerprint=fingerprint,
-                                extra={"classes": classes, "crop": cfg.crop, "normalization": cfg.normalization})
             distributed.barrier(d)
-            if stop.flag:
+            if distributed.any_rank(stop.flag, d) if d.enabled else stop.flag:
                 status = "stopped"
                 log(f"stopped after epoch {epoch + 1}: checkpoint {ckpt_path}; continue with --resume --out {out}")
                 break
     if writer is not None:
         writer.close()
     if d.main and status == "completed":
-        torch.save({"arch": cfg.arch, "classes": classes, "model": checkpoint.unwrap(model).state_dict(),
-                    "image_size": cfg.image_size, "crop": cfg.crop, "normalization": cfg.normalization},
-                   out / "model.pt")
-    return {"status": status, "history": history, "out": str(out), "step": step,
+        outputs.save_torch(out / "model.pt", {"arch": cfg.arch, "classes": classes, "image_size": cfg.image_size,
+                                              "model": checkpoint.unwrap(model).state_dict(), "crop": cfg.crop,
+                                              "normalization": cfg.normalization})
+    return {"status": status, "exit_status": stop.exit_status if status == "stopped" else 0,
+            "history": history, "out": str(out), "step": step,
             "model": checkpoint.unwrap(model), "classes": classes}
