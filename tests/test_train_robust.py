@@ -155,7 +155,7 @@ def test_eval_prefers_a_valid_checkpoint_over_a_torn_model(data, tmp_path, capsy
     assert _run(data, out) == 0
     blob = (out / "model.pt").read_bytes()
     (out / "model.pt").write_bytes(blob[: len(blob) // 2])
-    arch, classes, state, size, crop = _load_for_eval(str(out))
+    arch, classes, state, size, crop, normalization = _load_for_eval(str(out))
     assert arch == "tiny" and len(classes) == 4
     assert "using" in capsys.readouterr().out
 
