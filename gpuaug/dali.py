@@ -36,14 +36,16 @@ def stream_rng(seed: int, shard_id: int = 0) -> np.random.Generator:
 class _Augment:
     """The batch callable behind a node (state: its Generator, advanced per batch)."""
 
-    def __init__(self, method: Method, mixing, n_views: int, seed: int, shard_id: int, gpu: bool):
+    def __init__(self, method: Method, mixing, n_views: int, seed: int, shard_id: int, gpu: bool,
+                 backend: str | None = None):
         self.method, self.mixing, self.n_views, self.gpu = method, mixing, n_views, gpu
+        self.backend = backend  # None: "cuda" or "cpu" by ``gpu`` ("recording": host benchmark)
         self.rng = stream_rng(seed, shard_id)
 
     def __call__(self, images, pool=None):
         from .executors.backend import get_backend
 
-        backend = get_backend("cuda" if self.gpu else "cpu")
+        backend = get_backend(self.backend or ("cuda" if self.gpu else "cpu"))
         xp = backend.xp
         shapes = {tuple(a.shape) for a in images}
         if len(shapes) != 1 or len(next(iter(shapes))) != 3 or next(iter(shapes))[2] != 3:

@@ -109,7 +109,11 @@ def _xp(backend: str):
         return cupy
     if backend == "emulated":
         return np
-    raise ValueError(f"backend must be 'cuda' or 'emulated', got {backend!r}")
+    if backend == "recording":
+        from .recording import xp
+
+        return xp
+    raise ValueError(f"backend must be 'cuda', 'emulated' or 'recording', got {backend!r}")
 
 
 def _check_inputs(xp, images, ids, values):

@@ -5,6 +5,9 @@
 * ``"emulated"``: the same file is compiled by g++ together with the shim
   ``kernels/cuda_emu.h`` into a shared library (cached on disk by source hash) whose
   generated ``extern "C"`` launchers run the kernel on CPU threads; arrays are numpy.
+* ``"recording"``: nothing is compiled or run; arguments are checked as for ``"cuda"``
+  and the launch is recorded (with the bytes it would move) by
+  :mod:`gpuaug.executors.recording` (host-cost benchmark without a GPU).
 
 Both return a :class:`Kernel`, called as ``kernel(grid, block, args)``. Kernel signatures
 are parsed from the source (``extern "C" __global__ void name(...)``), and every
@@ -28,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-BACKENDS = ("cuda", "emulated")
+BACKENDS = ("cuda", "emulated", "recording")
 NVRTC_OPTIONS = ("--fmad=false", "-std=c++17")
 GXX_FLAGS = ("-std=c++20", "-O2", "-ffp-contract=off", "-pthread", "-fPIC", "-shared")
 SHIM_NAME = "cuda_emu.h"
@@ -370,13 +373,30 @@ def _emulated_kernel(file_stem: str, source: str, sigs: dict, sig: Signature) ->
     return Kernel(sig, "emulated", launch)
 
 
+# ---------------------------------------------------------------- backend: recording
+
+def _recording_kernel(sig: Signature) -> Kernel:
+    from . import recording
+
+    def launch(grid, block, args):
+        converted = []
+        for p, a in zip(sig.params, args):
+            if p.pointer:
+                converted.append(_check_array(p, a, recording.RecArray, sig.name))
+            else:
+                converted.append(_scalar(p, a, sig.name))
+        recording.record_launch(sig, grid, converted)
+
+    return Kernel(sig, "recording", launch)
+
+
 # ---------------------------------------------------------------- entry point
 
 _kernels: dict[tuple[str, str, str], Kernel] = {}
 
 
 def get_kernel(file_stem: str, kernel_name: str, backend: str) -> Kernel:
-    """The kernel ``kernel_name`` of ``kernels/<file_stem>.cu`` for ``backend`` ("cuda" or "emulated")."""
+    """The kernel ``kernel_name`` of ``kernels/<file_stem>.cu`` for ``backend`` (one of BACKENDS)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     key = (file_stem, kernel_name, backend)
@@ -392,6 +412,8 @@ def get_kernel(file_stem: str, kernel_name: str, backend: str) -> Kernel:
         )
     if backend == "cuda":
         kernel = _cuda_kernel(file_stem, sigs[kernel_name])
+    elif backend == "recording":
+        kernel = _recording_kernel(sigs[kernel_name])
     else:
         kernel = _emulated_kernel(file_stem, source, sigs, sigs[kernel_name])
     _kernels[key] = kernel

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 MIX_OPS = ("add", "multiply", "random_pixels", "random_elems")
-KERNEL_BACKENDS = ("cuda", "emulated")
+KERNEL_BACKENDS = ("cuda", "emulated", "recording")
 
 
 # ---------------------------------------------------------------- shared float math
