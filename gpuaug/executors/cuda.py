@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import _arrays
 from ..ops import OP_FAMILIES, OP_IDS
+from . import staging
 from .launch import get_kernel
 from .params import affine_coefficients, pil_bilinear_coefficients, pil_vertical_first
 
@@ -29,6 +30,8 @@ _MAX_BLOCKS_PER_SAMPLE = 64
 _ID = OP_IDS
 _FAMILY = OP_FAMILIES
 _HIST_OPS = np.array([_ID["autocontrast"], _ID["equalize"], _ID["contrast"]], dtype=np.int32)
+_NEEDS_HIST = np.isin(np.arange(len(_FAMILY)), _HIST_OPS)  # by op id
+_IS_LUT = _FAMILY == "lut"
 _DOWNSCALE = _ID["downscale"]
 
 
@@ -152,34 +155,39 @@ def apply_ops_xp(images, ids: np.ndarray, values: np.ndarray, backend: str):
     n_pixels = h * w
 
     # Which samples each family works on (host numpy, all vectorised).
-    hist_samples = np.nonzero(np.isin(ids, _HIST_OPS))[0]
-    lut_samples = np.nonzero(_FAMILY[ids] == "lut")[0]
-    apply_samples = np.nonzero(ids != _DOWNSCALE)[0]
-    down_samples = np.nonzero(ids == _DOWNSCALE)[0]
-    passes, tables = downscale_plan(downscale_sizes(values[down_samples], h, w), h, w)
+    hist_samples = np.flatnonzero(_NEEDS_HIST[ids]).astype(np.int32)
+    lut_samples = np.flatnonzero(_IS_LUT[ids]).astype(np.int32)
+    down = ids == _DOWNSCALE
+    apply_samples = np.flatnonzero(~down).astype(np.int32)
+    down_samples = np.flatnonzero(down).astype(np.int32)
+    parts = {"ids": ids, "hist": hist_samples, "lut": lut_samples, "apply": apply_samples,
+             "values": values, "coeffs": affine_coefficients(ids, values, h, w)}
+    if down_samples.size:
+        passes, tables = downscale_plan(downscale_sizes(values[down_samples], h, w), h, w)
+        parts.update(down=down_samples, passes=passes.ravel(), tables=tables)
+    dev = staging.upload(xp, parts)  # one (pinned, async) upload for the whole call
 
-    # Two packed uploads: int32 and float64 parameters, sliced into views.
-    int_parts = {"ids": ids, "hist": hist_samples, "lut": lut_samples, "apply": apply_samples,
-                 "down": down_samples, "passes": passes.ravel(), "tables": tables}
-    dbl_parts = {"values": values, "coeffs": affine_coefficients(ids, values, h, w).ravel()}
-    dev = {**_pack(xp, int_parts, np.int32), **_pack(xp, dbl_parts, np.float64)}
-
-    hist = lum_sum = None
+    hist = lum_sum = luts = placeholder = None
     if hist_samples.size:
-        hist = xp.zeros((n, 3, 256), dtype=np.uint32)
-        lum_sum = xp.zeros(n, dtype=np.uint64)
+        # one memset: lum_sum (n uint64) then the histograms (n x 3 x 256 uint32)
+        counts = xp.zeros(n + n * 3 * 128, dtype=np.uint64)
+        lum_sum = counts[:n]
+        hist = counts[n:].view(np.uint32)
         get_kernel("histogram", "gpuaug_histograms", backend)(
             (_blocks(n_pixels, 16), hist_samples.size), BLOCK,
             (images, dev["ids"], dev["hist"], n_pixels, hist, lum_sum))
+    if hist is None or not lut_samples.size:
+        placeholder = xp.empty(8, dtype=np.uint64)  # never read: no sample needs it
     if hist is None:
-        hist = xp.zeros(1, dtype=np.uint32)  # never read: no sample needs it
-        lum_sum = xp.zeros(1, dtype=np.uint64)
+        lum_sum = placeholder
+        hist = placeholder.view(np.uint32)
 
-    luts = xp.zeros(1, dtype=np.uint8)
     if lut_samples.size:
         luts = xp.empty((n, 3, 256), dtype=np.uint8)
         get_kernel("lut", "gpuaug_build_luts", backend)(
             (3, lut_samples.size), BLOCK, (dev["ids"], dev["values"], dev["lut"], hist, n_pixels, luts))
+    else:
+        luts = placeholder.view(np.uint8)
 
     if apply_samples.size:
         get_kernel("apply", "gpuaug_apply", backend)(
@@ -196,20 +204,9 @@ def apply_ops_xp(images, ids: np.ndarray, values: np.ndarray, backend: str):
         stride = n_pixels * 3
         chain = ((images, buf_a, 1, 0), (buf_a, buf_b, 0, 0), (buf_b, buf_a, 0, 0), (buf_a, out, 0, 1))
         for k, (src, dst, src_by_sample, dst_by_sample) in enumerate(chain):
-            step = dev["passes"][k * nd * 6:(k + 1) * nd * 6]
+            step = dev["passes"][k * nd * 6:(k + 1) * nd * 6]  # contiguous view
             resample(grid, BLOCK, (src, dst, dev["down"], step, dev["tables"], stride, src_by_sample, dst_by_sample))
     return out
-
-
-def _pack(xp, parts: dict, dtype) -> dict:
-    """Concatenate host arrays, upload once, return contiguous views by name."""
-    flat = [np.asarray(a, dtype=dtype).ravel() for a in parts.values()]
-    packed = xp.asarray(np.concatenate(flat))
-    views, start = {}, 0
-    for name, a in zip(parts, flat):
-        views[name] = packed[start:start + a.size]
-        start += a.size
-    return views
 
 
 def apply_ops_device(images, ids: np.ndarray, values: np.ndarray, kind: _arrays.ArrayKind):

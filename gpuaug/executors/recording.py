@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import threading
 from dataclasses import dataclass, field
 
@@ -107,14 +108,14 @@ class RecArray:
     flags = _Flags()
 
     def __init__(self, shape, dtype, host=None, ptr=None):
-        self.shape = tuple(int(s) for s in shape)
-        self.dtype = np.dtype(dtype)
+        self.shape = tuple(map(int, shape))
+        self.dtype = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
         self.host = host
         self.data = _Pointer(ptr if ptr is not None else next(_addresses))
 
     ndim = property(lambda self: len(self.shape))
-    size = property(lambda self: int(np.prod(self.shape, dtype=np.int64)))
-    nbytes = property(lambda self: self.size * self.dtype.itemsize)
+    size = property(lambda self: math.prod(self.shape))
+    nbytes = property(lambda self: math.prod(self.shape) * self.dtype.itemsize)
     itemsize = property(lambda self: self.dtype.itemsize)
 
     def __len__(self):
@@ -138,7 +139,7 @@ class RecArray:
             if not 0 <= i < self.shape[0]:
                 raise IndexError(f"index {int(key)} out of range for {self.shape[0]}")
             sub = self.shape[1:]
-            step = int(np.prod(sub, dtype=np.int64)) * self.itemsize
+            step = math.prod(sub) * self.itemsize
             host = None if self.host is None else self.host[i]
             return RecArray(sub, self.dtype, host, self.data.ptr + i * step)
         if isinstance(key, RecArray):  # fancy indexing: one gather kernel
@@ -149,14 +150,21 @@ class RecArray:
 
     def view(self, dtype):
         dtype = np.dtype(dtype)
+        shape = self.shape
         if dtype.itemsize != self.itemsize:
-            raise ValueError("view needs a dtype of the same width")
+            if self.ndim != 1 or self.nbytes % dtype.itemsize:
+                raise ValueError("view to a dtype of another width needs a 1-d array of a fitting size")
+            shape = (self.nbytes // dtype.itemsize,)
         host = None if self.host is None else self.host.view(dtype)
-        return RecArray(self.shape, dtype, host, self.data.ptr)
+        return RecArray(shape, dtype, host, self.data.ptr)
 
     def reshape(self, *shape):
-        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        shape = np.empty(self.shape, dtype=np.bool_).reshape(shape).shape  # resolves -1
+        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        if -1 in shape:
+            known = math.prod(s for s in shape if s != -1)
+            shape = tuple(self.size // known if s == -1 else s for s in shape)
+        if math.prod(shape) != self.size:
+            raise ValueError(f"cannot reshape {self.shape} to {shape}")
         host = None if self.host is None else self.host.reshape(shape)
         return RecArray(shape, self.dtype, host, self.data.ptr)
 

@@ -1,0 +1,55 @@
+"""Host-side pieces of the cuda executor: vectorised parameters and the packed upload."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gpuaug.executors import params, staging
+from gpuaug.ops import OP_IDS
+
+
+def _scalar_rotate(degrees, width, height):
+    return params._rotate_coefficients.__wrapped__(degrees, width, height)
+
+
+def test_rotate_coefficients_match_the_scalar_pillow_rounding():
+    rng = np.random.default_rng(0)
+    n = 600
+    ids = np.full(n, OP_IDS["rotate"], dtype=np.int32)
+    # whole degrees (what plans draw), arbitrary floats, negatives, zero and signed zero
+    values = np.concatenate([rng.integers(-30, 31, 300).astype(np.float64), rng.uniform(-360, 360, 296),
+                             [0.0, -0.0, 359.999, -360.0]])
+    ids[::7] = OP_IDS["shear_x"]
+    for h, w in ((224, 224), (32, 48), (7, 5)):
+        got = params.affine_coefficients(ids, values, h, w)
+        for i in range(n):
+            if ids[i] == OP_IDS["rotate"]:
+                want = np.array(_scalar_rotate(float(values[i]), w, h))
+                assert np.array_equal(got[i].view(np.uint64), want.view(np.uint64)), (i, values[i])
+            else:
+                assert np.array_equal(got[i], [1.0, values[i], 0.0, 0.0, 1.0, 0.0])
+
+
+def test_upload_packs_parts_into_one_buffer_with_aligned_views():
+    parts = {"a": np.arange(5, dtype=np.int32), "b": np.linspace(0, 1, 3), "c": np.arange(6, dtype=np.uint8),
+             "d": np.arange(12, dtype=np.float32).reshape(4, 3), "e": np.array([7], dtype=np.uint64)}
+    dev = staging.upload(np, parts)
+    base = dev["a"].base if dev["a"].base is not None else dev["a"]
+    for name, a in parts.items():
+        assert dev[name].dtype == a.dtype and dev[name].shape == a.shape
+        assert np.array_equal(dev[name], a)
+        assert dev[name].ctypes.data % 8 == 0
+        assert np.shares_memory(dev[name], base) or dev[name].base is not None
+    # a second upload does not overwrite the first one's data (the scratch is copied)
+    staging.upload(np, {"a": np.zeros(5, np.int32)})
+    assert np.array_equal(dev["a"], parts["a"])
+
+
+def test_recording_upload_is_one_pinned_transfer():
+    from gpuaug.executors import recording
+
+    with recording.session() as rec:
+        dev = staging.upload(recording.xp, {"x": np.arange(3, dtype=np.int32), "y": np.ones(2)})
+    s = rec.summary()
+    assert s["uploads"] == 1 and s["pageable_uploads"] == 0
+    assert np.array_equal(dev["x"].host, [0, 1, 2]) and dev["y"].dtype == np.float64
