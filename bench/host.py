@@ -5,12 +5,13 @@ mixing-picture draw, the plan, the parameter packing and every launch's set-up a
 argument checks run for real; kernels, uploads and memsets are only recorded. Per method,
 batch and image size a row gives:
 
-* ``host_ms_per_batch``: median host time of one batch (what the Python thread that
-  feeds the GPU spends; ``host_ms`` has the spread), and ``host_ceiling_img_s`` =
-  batch / that time: the most images/s this host side can feed, whatever the GPU;
+* ``host_ms_per_batch``: median host time of one batch: the CPU time of the Python
+  thread that feeds the GPU (``host_ms`` has the spread; ``host_wall_ms`` the wall time,
+  which on a loaded machine also counts waiting for a core), and ``host_ceiling_img_s``
+  = batch / that time: the most images/s this host side can feed, whatever the GPU;
 * ``dali_gil_ms_per_batch``: the same batch through the DALI node's callable
-  (``gpuaug.dali._Augment``: per-sample inputs in, per-sample outputs out); all of it runs
-  in Python, so it is the time the node holds the GIL per batch;
+  (``gpuaug.dali._Augment``: per-sample inputs in, per-sample outputs out; CPU time);
+  all of it runs in Python, so it is the time the node holds the GIL per batch;
 * per batch: ``launches`` (kernels), ``elementwise`` (CuPy-style passes and copies),
   ``uploads`` (``pageable_uploads`` of them from pageable memory), ``memsets``,
   ``syncs`` (host waits on the device);
@@ -85,22 +86,23 @@ def _dali_runner(method, n: int, size: int, mixing, views: bool):
 
 
 def _time(run, warmup: int, min_repeats: int, max_repeats: int, budget_s: float, seed: int):
-    """Per-batch seconds (and one Recorder per timed batch)."""
+    """Per-batch seconds of this thread's CPU time and of wall time, one Recorder per batch."""
     from gpuaug.executors import recording
 
     rng = np.random.default_rng(seed)
     for _ in range(warmup):
         with recording.session():
             run(rng)
-    times, recs = [], []
+    cpu, wall, recs = [], [], []
     start = time.perf_counter()
-    while len(times) < max_repeats and (len(times) < min_repeats or time.perf_counter() - start < budget_s):
+    while len(cpu) < max_repeats and (len(cpu) < min_repeats or time.perf_counter() - start < budget_s):
         with recording.session() as rec:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             run(rng)
-            times.append(time.perf_counter() - t0)
+            cpu.append(time.thread_time() - c0)
+            wall.append(time.perf_counter() - t0)
         recs.append(rec)
-    return times, recs
+    return cpu, wall, recs
 
 
 def _cuda_host_ms(method, n, size, views, cfg):
@@ -130,8 +132,8 @@ def run(cfg: dict) -> dict:
                 base["views"] = views
 
                 def measure(method=method, n=n, size=size, views=views, base=base):
-                    times, recs = _time(_batch_runner(method, n, size, mixing, views), cfg["warmup"],
-                                        cfg["min_repeats"], cfg["repeats"], cfg["budget_s"], seed=1)
+                    times, wall, recs = _time(_batch_runner(method, n, size, mixing, views), cfg["warmup"],
+                                              cfg["min_repeats"], cfg["repeats"], cfg["budget_s"], seed=1)
                     summaries = [r.summary() for r in recs]
                     med = lambda key: float(np.median([s[key] for s in summaries]))  # noqa: E731
                     host_ms = 1e3 * float(np.median(times))
@@ -139,6 +141,7 @@ def run(cfg: dict) -> dict:
                     row = dict(base, status="ok", reason=None)
                     row.update(
                         host_ms_per_batch=host_ms, host_ms=common.stats([1e3 * t for t in times]),
+                        host_wall_ms=common.stats([1e3 * t for t in wall]),
                         host_ceiling_img_s=n / (host_ms / 1e3),
                         launches=med("launches"), elementwise=med("elementwise"), uploads=med("uploads"),
                         pageable_uploads=med("pageable_uploads"), upload_bytes=med("upload_bytes"),
@@ -148,8 +151,8 @@ def run(cfg: dict) -> dict:
                         kernels=summaries[0]["kernels"],
                     )
                     row["bytes_vs_min"] = row["bytes_per_image"] / row["min_bytes_per_image"]
-                    dtimes, _ = _time(_dali_runner(method, n, size, mixing, views), cfg["warmup"],
-                                      cfg["min_repeats"], cfg["repeats"], cfg["budget_s"] / 2, seed=2)
+                    dtimes, _, _ = _time(_dali_runner(method, n, size, mixing, views), cfg["warmup"],
+                                         cfg["min_repeats"], cfg["repeats"], cfg["budget_s"] / 2, seed=2)
                     row["dali_gil_ms_per_batch"] = 1e3 * float(np.median(dtimes))
                     row["dali_ceiling_img_s"] = n / (row["dali_gil_ms_per_batch"] / 1e3)
                     row["cuda_host_ms_per_batch"] = None

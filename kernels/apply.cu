@@ -1,7 +1,8 @@
 // The per-pixel apply kernel of the image-level ops (gpuaug.executors.cuda).
 //
-// gpuaug_apply: grid (blocks_per_sample, n_samples); blockIdx.y picks a listed sample,
-// so the switch on its op id is uniform over a block.  Each thread walks pixels with a
+// gpuaug_apply: grid (blocks_per_sample, n_samples); blockIdx.y picks a listed sample s,
+// so the switch on its op id is uniform over a block; s reads source image
+// s % src_samples (the chains of one batch run as one launch).  Each thread walks pixels with a
 // grid stride.  Ops and their exact semantics are those of cpu.py / OPS.md:
 //   LUT ops    out = luts[s, c, in]                       (identity, autocontrast,
 //                                                          equalize, posterize,
@@ -87,12 +88,12 @@ extern "C" __global__ void gpuaug_apply(
     const int* __restrict__ samples, const int* __restrict__ ids,
     const double* __restrict__ values, const double* __restrict__ coeffs,
     const unsigned char* __restrict__ luts, const unsigned long long* __restrict__ lum_sum,
-    int height, int width)
+    int height, int width, int src_samples)
 {
     const int s = samples[blockIdx.y];
     const int op = ids[s];
     const long long n_pixels = (long long)height * width;
-    const unsigned char* img = src + (long long)s * n_pixels * 3;
+    const unsigned char* img = src + (long long)(s % src_samples) * n_pixels * 3;
     unsigned char* out = dst + (long long)s * n_pixels * 3;
     const unsigned char* lut = luts + (long long)s * 768;
     const double* a = coeffs + (long long)s * 6;

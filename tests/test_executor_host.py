@@ -53,3 +53,23 @@ def test_recording_upload_is_one_pinned_transfer():
     s = rec.summary()
     assert s["uploads"] == 1 and s["pageable_uploads"] == 0
     assert np.array_equal(dev["x"].host, [0, 1, 2]) and dev["y"].dtype == np.float64
+
+
+def test_run_chains_on_kernels_equals_one_chain_at_a_time_on_cpu():
+    from gpuaug import ops
+    from gpuaug.executors.backend import get_backend
+    from gpuaug.methods.chains import run_chain, run_chains, sample_chains
+
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (5, 12, 10, 3), dtype=np.uint8)
+    op_ids = ops.op_ids(ops.ALL_OPS + ("downscale", "mirror", "flip", "invert"))
+    ids, values, _ = sample_chains(rng, op_ids, (5, 3), -1, 3, 12, 10)
+    cpu, emu = get_backend("cpu"), get_backend("emulated")
+    got = run_chains(emu, images, ids, values)
+    assert len(got) == 3
+    for j in range(3):
+        want = run_chain(cpu, images, ids[:, j], values[:, j])
+        assert np.array_equal(got[j], want), j
+    # all-identity chains give the images back
+    same = run_chains(emu, images, np.zeros_like(ids), np.zeros_like(values))
+    assert all(c is images for c in same)

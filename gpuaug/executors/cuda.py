@@ -17,6 +17,8 @@ kernels executed on the CPU, for tests without a GPU).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import _arrays
@@ -63,17 +65,17 @@ def downscale_sizes(values: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.stack([small_h, small_w], axis=1)
 
 
-def _resize_passes(in_h: int, in_w: int, out_h: int, out_w: int, table_offset) -> list:
-    """The two passes (in_h, in_w, axis, out_len, table_off, kmax) of one Pillow resize, in
-    Pillow's order; an axis that keeps its size gets an identity pass (exact)."""
-    def one(h, w, axis, out_len):
-        n_in = w if axis == 0 else h
-        off, kmax = table_offset(n_in, out_len)
-        return [h, w, axis, out_len, off, kmax]
+@functools.lru_cache(maxsize=8192)
+def _size_steps(height: int, width: int, small_h: int, small_w: int) -> tuple:
+    """The four passes (in_h, in_w, axis, out_len, n_in) of downscale through
+    (small_h, small_w): two per Pillow resize, in Pillow's order; an axis that keeps its
+    size gets an identity pass (exact)."""
+    def resize(in_h, in_w, out_h, out_w):
+        if pil_vertical_first(in_h, in_w, out_h, out_w):
+            return ((in_h, in_w, 1, out_h, in_h), (out_h, in_w, 0, out_w, in_w))
+        return ((in_h, in_w, 0, out_w, in_w), (in_h, out_w, 1, out_h, in_h))
 
-    if pil_vertical_first(in_h, in_w, out_h, out_w):
-        return [one(in_h, in_w, 1, out_h), one(out_h, in_w, 0, out_w)]
-    return [one(in_h, in_w, 0, out_w), one(in_h, out_w, 1, out_h)]
+    return resize(height, width, small_h, small_w) + resize(small_h, small_w, height, width)
 
 
 def downscale_plan(small: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,25 +84,24 @@ def downscale_plan(small: np.ndarray, height: int, width: int) -> tuple[np.ndarr
     Returns ``passes`` int32 (4, n, 6): per pass and sample (in_h, in_w, axis, out_len,
     table_off, kmax) for ``resize.cu``, and ``tables`` int32: the concatenated
     (xmin, xsize, kk) tables of ``params.pil_bilinear_coefficients``, one per distinct
-    (in_size, out_size) pair. Python runs once per distinct intermediate size.
+    (in_size, out_size) pair. Python runs once per distinct intermediate size (cached
+    steps and taps, a few dictionary look-ups).
     """
-    parts, offsets, total = [], {}, 0
-
-    def table_offset(n_in, n_out):
-        nonlocal total
-        key = (n_in, n_out)
-        if key not in offsets:
-            xmin, xsize, kk = pil_bilinear_coefficients(n_in, n_out)
-            offsets[key] = (total, kk.shape[1])
-            parts.extend((xmin, xsize, kk.ravel()))
-            total += 2 * n_out + kk.size
-        return offsets[key]
-
-    sizes, inverse = np.unique(np.asarray(small, dtype=np.int64).reshape(-1, 2), axis=0, return_inverse=True)
-    per_size = np.zeros((4, sizes.shape[0], 6), dtype=np.int32)
-    for u, (sh, sw) in enumerate(sizes.tolist()):
-        per_size[:, u] = (_resize_passes(height, width, sh, sw, table_offset)
-                          + _resize_passes(sh, sw, height, width, table_offset))
+    small = np.asarray(small, dtype=np.int64).reshape(-1, 2)
+    codes, inverse = np.unique(small[:, 0] * 65536 + small[:, 1], return_inverse=True)  # sorted as (h, w)
+    parts, offsets, total, rows = [], {}, 0, []
+    for code in codes.tolist():
+        row = []
+        for in_h, in_w, axis, out_len, n_in in _size_steps(height, width, code >> 16, code & 0xFFFF):
+            where = offsets.get((n_in, out_len))
+            if where is None:
+                xmin, xsize, kk = pil_bilinear_coefficients(n_in, out_len)
+                where = offsets[(n_in, out_len)] = (total, kk.shape[1])
+                parts.extend((xmin, xsize, kk.ravel()))
+                total += 2 * out_len + kk.size
+            row.append((in_h, in_w, axis, out_len) + where)
+        rows.append(row)
+    per_size = np.array(rows, dtype=np.int32).reshape(-1, 4, 6).transpose(1, 0, 2)
     tables = np.concatenate(parts).astype(np.int32) if parts else np.zeros(1, np.int32)
     return np.ascontiguousarray(per_size[:, inverse.reshape(-1)]), tables
 
@@ -128,7 +129,11 @@ def _check_inputs(xp, images, ids, values):
         raise ValueError(f"images must be an NHWC batch (N, H, W, 3) with H, W >= 1, got shape {images.shape}")
     if not images.flags.c_contiguous:
         raise ValueError("images must be C-contiguous")
-    n = images.shape[0]
+    n_src = images.shape[0]
+    n = ids.shape[0] if isinstance(ids, np.ndarray) and ids.ndim == 1 else n_src
+    if (n_src == 0 and n) or (n_src and n % n_src):
+        raise ValueError(f"ids must have one entry per image or per image and chain (a multiple of "
+                         f"{n_src}), got {n}")
     for name, arr, dtype in (("ids", ids, np.int32), ("values", values, np.float64)):
         if not isinstance(arr, np.ndarray):
             raise TypeError(f"{name} must be a host numpy array, got {type(arr).__name__}")
@@ -144,12 +149,14 @@ def apply_ops_xp(images, ids: np.ndarray, values: np.ndarray, backend: str):
     ``images``: C-contiguous (N, H, W, 3) uint8, a CuPy array for backend "cuda" (on the
     current device and stream) or a numpy array for "emulated". ``ids`` (int32) and
     ``values`` (float64) are host arrays of length N, already range-checked
-    (``ops.check_values``).
+    (``ops.check_values``) -- or of length m N: several chains of the batch in one call,
+    output sample v made from ``images[v % N]`` (result (m N, H, W, 3)).
     """
     xp = _xp(backend)
     _check_inputs(xp, images, ids, values)
-    n, h, w, _ = images.shape
-    out = xp.empty_like(images)
+    n_src, h, w, _ = images.shape
+    n = ids.shape[0]
+    out = xp.empty((n, h, w, 3), dtype=np.uint8)
     if n == 0:
         return out
     n_pixels = h * w
@@ -164,7 +171,7 @@ def apply_ops_xp(images, ids: np.ndarray, values: np.ndarray, backend: str):
              "values": values, "coeffs": affine_coefficients(ids, values, h, w)}
     if down_samples.size:
         passes, tables = downscale_plan(downscale_sizes(values[down_samples], h, w), h, w)
-        parts.update(down=down_samples, passes=passes.ravel(), tables=tables)
+        parts.update(down=down_samples, down_src=down_samples % n_src, passes=passes.ravel(), tables=tables)
     dev = staging.upload(xp, parts)  # one (pinned, async) upload for the whole call
 
     hist = lum_sum = luts = placeholder = None
@@ -175,7 +182,7 @@ def apply_ops_xp(images, ids: np.ndarray, values: np.ndarray, backend: str):
         hist = counts[n:].view(np.uint32)
         get_kernel("histogram", "gpuaug_histograms", backend)(
             (_blocks(n_pixels, 16), hist_samples.size), BLOCK,
-            (images, dev["ids"], dev["hist"], n_pixels, hist, lum_sum))
+            (images, dev["ids"], dev["hist"], n_pixels, hist, lum_sum, n_src))
     if hist is None or not lut_samples.size:
         placeholder = xp.empty(8, dtype=np.uint64)  # never read: no sample needs it
     if hist is None:
@@ -192,7 +199,7 @@ def apply_ops_xp(images, ids: np.ndarray, values: np.ndarray, backend: str):
     if apply_samples.size:
         get_kernel("apply", "gpuaug_apply", backend)(
             (_blocks(n_pixels, 4), apply_samples.size), BLOCK,
-            (images, out, dev["apply"], dev["ids"], dev["values"], dev["coeffs"], luts, lum_sum, h, w))
+            (images, out, dev["apply"], dev["ids"], dev["values"], dev["coeffs"], luts, lum_sum, h, w, n_src))
 
     if down_samples.size:
         # images -> a -> b (small) -> a -> out; every intermediate fits in h x w.
@@ -202,10 +209,12 @@ def apply_ops_xp(images, ids: np.ndarray, values: np.ndarray, backend: str):
         buf_b = xp.empty((nd, h, w, 3), dtype=np.uint8)
         grid = (_blocks(n_pixels, 4), nd)
         stride = n_pixels * 3
-        chain = ((images, buf_a, 1, 0), (buf_a, buf_b, 0, 0), (buf_b, buf_a, 0, 0), (buf_a, out, 0, 1))
-        for k, (src, dst, src_by_sample, dst_by_sample) in enumerate(chain):
+        # the first pass reads source image s % n_src ("down_src"), the last writes sample s
+        chain = ((images, buf_a, "down_src", 1, 0), (buf_a, buf_b, "down", 0, 0), (buf_b, buf_a, "down", 0, 0),
+                 (buf_a, out, "down", 0, 1))
+        for k, (src, dst, samples, src_by_sample, dst_by_sample) in enumerate(chain):
             step = dev["passes"][k * nd * 6:(k + 1) * nd * 6]  # contiguous view
-            resample(grid, BLOCK, (src, dst, dev["down"], step, dev["tables"], stride, src_by_sample, dst_by_sample))
+            resample(grid, BLOCK, (src, dst, dev[samples], step, dev["tables"], stride, src_by_sample, dst_by_sample))
     return out
 
 

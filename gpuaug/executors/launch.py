@@ -18,6 +18,7 @@ a file to PTX with NVRTC (no GPU needed) and returns the compiler log.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import importlib.resources
 import os
@@ -171,12 +172,30 @@ def _dims(value, what: str) -> tuple[int, int, int]:
 
 
 def _check_launch(grid, block) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    try:
+        return _checked_dims(grid, block)  # launches repeat a few shapes: checked once each
+    except TypeError:  # unhashable (a list): check it directly
+        return _check_launch_dims(grid, block)
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_dims(grid, block):
+    return _check_launch_dims(grid, block)
+
+
+def _check_launch_dims(grid, block):
     grid, block = _dims(grid, "grid"), _dims(block, "block")
     if grid[1] > 65535 or grid[2] > 65535 or grid[0] > 2**31 - 1:
         raise ValueError(f"grid {grid} exceeds CUDA limits (x < 2**31, y and z <= 65535)")
     if block[0] * block[1] * block[2] > MAX_BLOCK_THREADS or block[2] > 64:
         raise ValueError(f"block {block} exceeds CUDA limits ({MAX_BLOCK_THREADS} threads, z <= 64)")
     return grid, block
+
+
+@functools.lru_cache(maxsize=None)
+def _int_range(dtype: np.dtype) -> tuple[int, int]:
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
 
 
 def _scalar(param: Param, value, kernel: str):
@@ -190,9 +209,9 @@ def _scalar(param: Param, value, kernel: str):
         if not isinstance(value, (int, np.integer, bool, np.bool_)):
             raise TypeError(f"{where} must be an integer, got {type(value).__name__}")
         if param.dtype.kind != "b":
-            info = np.iinfo(param.dtype)
-            if not info.min <= int(value) <= info.max:
-                raise ValueError(f"{where}: {int(value)} is out of range [{info.min}, {info.max}]")
+            low, high = _int_range(param.dtype)
+            if not low <= int(value) <= high:
+                raise ValueError(f"{where}: {int(value)} is out of range [{low}, {high}]")
         return param.dtype.type(value)
     if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{where} must be a real number, got {type(value).__name__}")

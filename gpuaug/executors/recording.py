@@ -39,25 +39,31 @@ _local = threading.local()
 class Recorder:
     """Device operations of one recording session, in order."""
 
-    launches: list = field(default_factory=list)   # (kernel name, grid, bytes read, bytes written)
+    launches: list = field(default_factory=list)   # (kernel signature, grid, {param name: argument})
     uploads: list = field(default_factory=list)    # (bytes, pinned)
     memsets: list = field(default_factory=list)    # bytes
     copies: list = field(default_factory=list)     # (what, bytes read, bytes written): d2d / element-wise
     syncs: int = 0
 
-    def launch(self, name, grid, read, write):
-        self.launches.append((name, tuple(grid), float(read), float(write)))
+    def traffic(self) -> list:
+        """(kernel name, grid, bytes read, bytes written) per launch (bytes models below)."""
+        out = []
+        for sig, grid, named in self.launches:
+            read, write = TRAFFIC[sig.name](named)
+            out.append((sig.name, grid, float(read), float(write)))
+        return out
 
     def summary(self) -> dict:
         """Counts and device bytes: kernels (``launches``), ``elementwise`` CuPy passes and
         copies, ``uploads`` (with ``pageable_uploads``), ``memsets``, ``syncs``, ``bytes``
         (read + written by all of them, memsets included) and ``kernels`` by name."""
         by_name: dict = {}
-        for name, _, r, w in self.launches:
+        traffic = self.traffic()
+        for name, _, r, w in traffic:
             c = by_name.setdefault(name, {"launches": 0, "bytes": 0.0})
             c["launches"] += 1
             c["bytes"] += r + w
-        kernel_bytes = sum(r + w for _, _, r, w in self.launches)
+        kernel_bytes = sum(r + w for _, _, r, w in traffic)
         copy_bytes = sum(r + w for _, r, w in self.copies)
         return {
             "launches": len(self.launches), "elementwise": len(self.copies),
@@ -128,12 +134,13 @@ class RecArray:
         return f"RecArray(shape={self.shape}, dtype={self.dtype})"
 
     def __getitem__(self, key):
-        if isinstance(key, slice) and self.ndim == 1:  # a contiguous view (packed parameters)
+        if isinstance(key, slice) and self.ndim >= 1:  # a contiguous view along the first axis
             start, stop, step = key.indices(self.shape[0])
             if step != 1:
                 raise ValueError("the recording backend supports only contiguous slices")
+            row = math.prod(self.shape[1:]) * self.itemsize
             host = None if self.host is None else self.host[start:stop]
-            return RecArray((max(0, stop - start),), self.dtype, host, self.data.ptr + start * self.itemsize)
+            return RecArray((max(0, stop - start),) + self.shape[1:], self.dtype, host, self.data.ptr + start * row)
         if isinstance(key, (int, np.integer)) and self.ndim >= 1:  # one sample: a view
             i = int(key) + (self.shape[0] if key < 0 else 0)
             if not 0 <= i < self.shape[0]:
@@ -366,10 +373,9 @@ TRAFFIC = {
 
 
 def record_launch(signature, grid, args) -> None:
-    """Record one launch of ``signature`` with its (checked) arguments."""
-    model = TRAFFIC.get(signature.name)
-    if model is None:
+    """Record one launch of ``signature`` with its (checked) arguments; its bytes are
+    counted when the recorder is summarised."""
+    if signature.name not in TRAFFIC:
         raise KeyError(f"the recording backend has no bytes model for kernel {signature.name!r}; add one to TRAFFIC")
     named = {p.name: (a if p.pointer else a.item()) for p, a in zip(signature.params, args)}
-    read, write = model(named)
-    current().launch(signature.name, grid, read, write)
+    current().launches.append((signature, grid, named))

@@ -29,11 +29,12 @@ def layout(parts: dict) -> tuple[dict, int]:
     return offsets, max(total, _ALIGN)
 
 
-def pack(parts: dict) -> tuple[np.ndarray, dict]:
-    """Host arrays -> (one uint8 buffer, {name: (offset, dtype, shape)})."""
+def pack(parts: dict, buffer=None) -> tuple[np.ndarray, dict]:
+    """Host arrays -> (one uint8 buffer, {name: (offset, dtype, shape)}); ``buffer(nbytes)``
+    gives the uint8 array to pack into (default: a new one)."""
     parts = {k: np.ascontiguousarray(v) for k, v in parts.items()}
     offsets, total = layout(parts)
-    buf = _staging_buffer(total)
+    buf = buffer(total) if buffer is not None else np.empty(total, dtype=np.uint8)
     where = {}
     for name, a in parts.items():
         off = offsets[name]
@@ -54,27 +55,17 @@ def upload(xp, parts: dict) -> dict:
     """Upload ``parts`` ({name: host array}) in one transfer; device views by name."""
     if xp is np:
         buf, where = pack(parts)
-        return _views(buf.copy(), where)
+        return _views(buf, where)
     if getattr(xp, "__name__", "") == "cupy":
         return _cuda_upload(xp, parts)
     buf, where = pack(parts)  # the recording backend
-    return _views(xp.upload_pinned(buf.copy()), where)
+    return _views(xp.upload_pinned(buf), where)
 
 
 # ---------------------------------------------------------------- cuda: pinned ring
 
 _lock = threading.Lock()
 _idle: list = []  # (pinned uint8 array, event of its last copy or None)
-_scratch = threading.local()
-
-
-def _staging_buffer(nbytes: int) -> np.ndarray:
-    """Per-thread reusable host scratch for packing (copied or uploaded right after)."""
-    buf = getattr(_scratch, "buf", None)
-    if buf is None or buf.size < nbytes:
-        buf = np.empty(max(nbytes, 4096), dtype=np.uint8)
-        _scratch.buf = buf
-    return buf[:nbytes]
 
 
 def _pinned(cupy, nbytes: int):
@@ -88,12 +79,17 @@ def _pinned(cupy, nbytes: int):
 
 
 def _cuda_upload(cupy, parts: dict) -> dict:
-    host, where = pack(parts)
-    pinned = _pinned(cupy, host.size)
-    pinned[:host.size] = host
+    held = []
+
+    def buffer(nbytes):
+        held.append(_pinned(cupy, nbytes))
+        return held[0][:nbytes]
+
+    host, where = pack(parts, buffer)  # packed straight into pinned memory
+    pinned = held[0]
     stream = cupy.cuda.get_current_stream()
     dev = cupy.empty(host.size, dtype=np.uint8)
-    dev.data.copy_from_host_async(pinned.ctypes.data, host.size, stream)
+    dev.data.copy_from_host_async(host.ctypes.data, host.size, stream)
     event = stream.record()
     with _lock:
         if len(_idle) < _MAX_IDLE_BUFFERS:

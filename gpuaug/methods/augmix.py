@@ -9,7 +9,7 @@ import numpy as np
 from .. import ops
 from ..executors import mixops
 from .base import Method, check_range
-from .chains import resolve_ops, run_chain, sample_chains
+from .chains import resolve_ops, run_chains, sample_chains
 
 
 @dataclass(frozen=True)
@@ -52,5 +52,5 @@ class AugMix(Method):
         return AugMixPlan(ids, values, weights, skip)
 
     def execute(self, plan: AugMixPlan, images, mixing, backend):
-        chains = [run_chain(backend, images, plan.ops[:, j], plan.values[:, j]) for j in range(self.width)]
+        chains = run_chains(backend, images, plan.ops, plan.values)
         return mixops.weighted_mix(backend, images, chains, plan.weights, plan.skip)

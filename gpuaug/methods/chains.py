@@ -54,3 +54,28 @@ def run_chain(backend, images, ids: np.ndarray, values: np.ndarray):
             continue
         out = backend.apply_ops(out, ids[:, s], values[:, s])
     return out
+
+
+# Backends whose apply_ops takes m N ops for N images (output v from image v % N).
+MULTI_CHAIN_BACKENDS = ("cuda", "emulated", "recording")
+
+
+def run_chains(backend, images, ids: np.ndarray, values: np.ndarray) -> list:
+    """Apply m chain tables (ids, values of shape (N, m, D)) to one batch: a list of m
+    uint8 batches, chain j's equal to ``run_chain(backend, images, ids[:, j], values[:, j])``.
+
+    On the kernel backends the m chains run together: one executor call per step for all
+    of them (steps that are identity for every image of every chain are skipped)."""
+    n, m, depth = ids.shape
+    if backend.name not in MULTI_CHAIN_BACKENDS or m == 1:
+        return [run_chain(backend, images, ids[:, j], values[:, j]) for j in range(m)]
+    flat_ids = ids.transpose(1, 0, 2).reshape(m * n, depth)  # row j * N + i: chain j of image i
+    flat_values = values.transpose(1, 0, 2).reshape(m * n, depth)
+    out = images
+    for s in range(depth):
+        if np.all(flat_ids[:, s] == IDENTITY):
+            continue
+        out = backend.apply_ops(out, np.ascontiguousarray(flat_ids[:, s]), np.ascontiguousarray(flat_values[:, s]))
+    if out is images:
+        return [images] * m
+    return [out[j * n:(j + 1) * n] for j in range(m)]

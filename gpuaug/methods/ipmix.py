@@ -28,7 +28,7 @@ from .. import ops
 from ..executors import mixops
 from ..executors.mixops import MIX_OPS, hash_uniform  # noqa: F401  (re-exported)
 from .base import Method, check_range
-from .chains import IDENTITY, resolve_ops, run_chain, sample_ops
+from .chains import IDENTITY, MULTI_CHAIN_BACKENDS, resolve_ops, run_chain, run_chains, sample_ops
 from .pixmix import sample_conic_coefficients
 
 IPMIX_ALL_OPS = ops.IPMIX_OPS + ("autocontrast", "color", "contrast", "brightness", "sharpness")
@@ -132,14 +132,15 @@ class IPMix(Method):
                          partner_value, is_picture, box, a, b, threshold, mask_seed)
 
     def execute(self, plan: IPMixPlan, images, mixing, backend):
+        image_chains = run_chains(backend, images, plan.ops, plan.values)
+        partners = _partner_batches(backend, images, plan, self.k, self.t)
         chains = []
         for j in range(self.k):
-            chain = run_chain(backend, images, plan.ops[:, j], plan.values[:, j])
+            chain = image_chains[j]
             owned = chain is not images
             for r in range(self.t):
                 if np.any(plan.box[:, j, r, 2] > 0):
-                    augmented = run_chain(backend, images, plan.partner_op[:, j, r:r + 1],
-                                          plan.partner_value[:, j, r:r + 1])
+                    augmented = partners(j, r)
                     chain = mixops.ipmix_patch(
                         backend, chain, mixing, augmented, plan.partner_is_picture[:, j, r], plan.box[:, j, r],
                         plan.mix_op[:, j, r], plan.a[:, j, r], plan.b[:, j, r], plan.threshold[:, j, r],
@@ -147,3 +148,19 @@ class IPMix(Method):
                     owned = True
             chains.append(chain)
         return mixops.weighted_mix(backend, images, chains, plan.weights, plan.skip)
+
+
+def _partner_batches(backend, images, plan: IPMixPlan, k: int, t: int):
+    """(j, r) -> the augmented partner of patch step r of chain j. Kernel backends run
+    every used partner op in one executor call; others one at a time, when asked (a
+    batch of partners at a time would hold k t batches in host memory)."""
+    if backend.name not in MULTI_CHAIN_BACKENDS:
+        return lambda j, r: run_chain(backend, images, plan.partner_op[:, j, r:r + 1],
+                                      plan.partner_value[:, j, r:r + 1])
+    used = [(j, r) for j in range(k) for r in range(t) if np.any(plan.box[:, j, r, 2] > 0)]
+    if not used:
+        return None
+    js, rs = np.array(used).T
+    batches = run_chains(backend, images, plan.partner_op[:, js, rs, None], plan.partner_value[:, js, rs, None])
+    table = dict(zip(used, batches))
+    return lambda j, r: table[(j, r)]
