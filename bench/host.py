@@ -10,7 +10,8 @@ batch and image size a row gives:
   which on a loaded machine also counts waiting for a core), and ``host_ceiling_img_s``
   = batch / that time: the most images/s this host side can feed, whatever the GPU;
 * ``dali_gil_ms_per_batch``: the same batch through the DALI node's callable
-  (``gpuaug.dali._Augment``: per-sample inputs in, per-sample outputs out; CPU time);
+  (``gpuaug.dali._Augment``: per-sample inputs of one dense buffer in, per-sample
+  outputs out, as DALI 2.4's batch ``python_function`` requires; CPU time);
   all of it runs in Python, so it is the time the node holds the GIL per batch;
 * per batch: ``launches`` (kernels), ``elementwise`` (CuPy-style passes and copies),
   ``uploads`` (``pageable_uploads`` of them from pageable memory), ``memsets``,
@@ -81,7 +82,7 @@ def _dali_runner(method, n: int, size: int, mixing, views: bool):
 
     node = _Augment(method, mixing if method.needs_mixing else None, 2 if views else 1, seed=0, shard_id=0,
                     gpu=True, backend="recording")
-    samples = [recording.RecArray((size, size, 3), np.uint8) for _ in range(n)]
+    samples = list(recording.device_images(n, size, size))  # a dense TensorList, as DALI's resize/crop give
     return lambda rng: node(samples)
 
 

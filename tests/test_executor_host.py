@@ -73,3 +73,21 @@ def test_run_chains_on_kernels_equals_one_chain_at_a_time_on_cpu():
     # all-identity chains give the images back
     same = run_chains(emu, images, np.zeros_like(ids), np.zeros_like(values))
     assert all(c is images for c in same)
+
+
+def test_dali_node_takes_a_dense_batch_without_a_copy():
+    from gpuaug.dali import _dense_batch
+    from gpuaug.executors import recording
+
+    dense = np.arange(4 * 5 * 6 * 3, dtype=np.uint8).reshape(4, 5, 6, 3)
+    view = _dense_batch(np, list(dense))
+    assert np.shares_memory(view, dense) and np.array_equal(view, dense) and not view.flags.writeable
+    apart = [dense[i].copy() for i in range(4)]
+    stacked = _dense_batch(np, apart)
+    assert np.array_equal(stacked, dense) and not any(np.shares_memory(stacked, a) for a in apart)
+    shuffled = [dense[i] for i in (1, 0, 2, 3)]
+    assert np.array_equal(_dense_batch(np, shuffled), dense[[1, 0, 2, 3]])
+    with recording.session() as rec:
+        batch = recording.device_images(3, 4, 4)
+        x = _dense_batch(recording.xp, list(batch))
+    assert x.shape == batch.shape and x.data.ptr == batch.data.ptr and rec.summary()["elementwise"] == 0

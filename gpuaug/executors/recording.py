@@ -113,10 +113,12 @@ class RecArray:
     __slots__ = ("shape", "dtype", "host", "data")
     flags = _Flags()
 
-    def __init__(self, shape, dtype, host=None, ptr=None):
+    def __init__(self, shape, dtype, host=None, ptr=None, memptr=None):
         self.shape = tuple(map(int, shape))
         self.dtype = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
         self.host = host
+        if memptr is not None:  # a view of existing memory, as cupy.ndarray(..., memptr=)
+            ptr = memptr.ptr
         self.data = _Pointer(ptr if ptr is not None else next(_addresses))
 
     ndim = property(lambda self: len(self.shape))
