@@ -91,3 +91,38 @@ def test_dali_node_takes_a_dense_batch_without_a_copy():
         batch = recording.device_images(3, 4, 4)
         x = _dense_batch(recording.xp, list(batch))
     assert x.shape == batch.shape and x.data.ptr == batch.data.ptr and rec.summary()["elementwise"] == 0
+
+
+def _bits(a):
+    return np.asarray(a).view(np.uint32)
+
+
+def test_vectorised_mix_kernels_equal_the_numpy_twin_aligned_or_not():
+    from gpuaug.executors import mixops
+    from gpuaug.executors.backend import get_backend
+
+    cpu, emu = get_backend("cpu"), get_backend("emulated")
+    rng = np.random.default_rng(5)
+    for n, h, w in ((3, 8, 8), (2, 5, 3)):  # 4 | 3hw (vector path) and not (scalar tail only)
+        size = n * h * w * 3
+        raw = rng.integers(0, 256, 4 * size + 1, dtype=np.uint8)
+        x, c1, c2 = (raw[i * size:(i + 1) * size].reshape(n, h, w, 3) for i in range(3))
+        odd = raw[3 * size + 1 - size:3 * size + 1].reshape(n, h, w, 3)  # starts at an odd address
+        weights = rng.dirichlet(np.ones(3), size=n).astype(np.float32)
+        skip = rng.uniform(size=n).astype(np.float32)
+        for chains in ([c1, c2, x], [c1, odd, x]):
+            got = mixops.weighted_mix(emu, x, chains, weights, skip)
+            want = mixops.weighted_mix(cpu, x, chains, weights, skip)
+            assert np.array_equal(_bits(got), _bits(want))
+        m1 = rng.uniform(size=n).astype(np.float32)
+        for a, b in ((c1, c2), (odd, c2)):
+            assert np.array_equal(_bits(mixops.dynamic_mix(emu, a, b, m1)), _bits(mixops.dynamic_mix(cpu, a, b, m1)))
+        k = 3
+        args = dict(partner_is_aug=rng.uniform(size=(n, k)) < 0.5, rounds=rng.integers(0, k + 1, n),
+                    multiplicative=rng.uniform(size=(n, k)) < 0.5,
+                    a=rng.uniform(0, 1, (n, k)).astype(np.float32), b=rng.uniform(0, 1, (n, k)).astype(np.float32))
+        for start, pic in ((x, c1), (x, odd)):
+            got = mixops.pixmix_rounds(emu, start, pic, [c2, x, c1], **args)
+            want = mixops.pixmix_rounds(cpu, start, pic, [c2, x, c1], **args)
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)  # float64 pow: an ulp between libms
+            assert np.mean(_bits(got) == _bits(want)) > 0.99
