@@ -1,9 +1,10 @@
 // The per-pixel apply kernel of the image-level ops (gpuaug.executors.cuda).
 //
 // gpuaug_apply: grid (blocks_per_sample, n_samples); blockIdx.y picks a listed sample s,
-// so the switch on its op id is uniform over a block; s reads source image
-// s % src_samples (the chains of one batch run as one launch).  Each thread walks pixels with a
-// grid stride.  Ops and their exact semantics are those of cpu.py / OPS.md:
+// so the switch on its op id is uniform over a block; s reads the image at src_ptrs[s]
+// (per-sample sources: the chains of a batch in one launch, each sample read from the
+// input batch or from its chain's previous step) and writes sample s of dst.  Each
+// thread walks pixels with a grid stride.  Ops and their exact semantics are those of cpu.py / OPS.md:
 //   LUT ops    out = luts[s, c, in]                       (identity, autocontrast,
 //                                                          equalize, posterize,
 //                                                          solarize, invert)
@@ -84,16 +85,16 @@ static __device__ __forceinline__ int smooth_px(const unsigned char* px, int row
 }
 
 extern "C" __global__ void gpuaug_apply(
-    const unsigned char* __restrict__ src, unsigned char* __restrict__ dst,
+    const unsigned long long* __restrict__ src_ptrs, unsigned char* __restrict__ dst,
     const int* __restrict__ samples, const int* __restrict__ ids,
     const double* __restrict__ values, const double* __restrict__ coeffs,
     const unsigned char* __restrict__ luts, const unsigned long long* __restrict__ lum_sum,
-    int height, int width, int src_samples)
+    int height, int width)
 {
     const int s = samples[blockIdx.y];
     const int op = ids[s];
     const long long n_pixels = (long long)height * width;
-    const unsigned char* img = src + (long long)(s % src_samples) * n_pixels * 3;
+    const unsigned char* img = (const unsigned char*)src_ptrs[s];
     unsigned char* out = dst + (long long)s * n_pixels * 3;
     const unsigned char* lut = luts + (long long)s * 768;
     const double* a = coeffs + (long long)s * 6;

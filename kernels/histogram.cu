@@ -4,15 +4,15 @@
 // histograms (autocontrast, equalize) or the sum of its grey levels L (contrast's
 // mean).  Grid (blocks_per_sample, n_samples), any block size; bins are privatised in
 // shared memory and merged into global memory once per block.
-// Images are dense NHWC uint8, n_pixels = H * W per sample; sample s reads image
-// s % src_samples (several chains of one batch in one launch).
+// Images are dense NHWC uint8, n_pixels = H * W per sample; sample s reads the image at
+// src_ptrs[s].
 
 #define OP_CONTRAST 11
 
 extern "C" __global__ void gpuaug_histograms(
-    const unsigned char* __restrict__ images, const int* __restrict__ ids,
+    const unsigned long long* __restrict__ src_ptrs, const int* __restrict__ ids,
     const int* __restrict__ samples, int n_pixels,
-    unsigned int* __restrict__ hist, unsigned long long* __restrict__ lum_sum, int src_samples)
+    unsigned int* __restrict__ hist, unsigned long long* __restrict__ lum_sum)
 {
     __shared__ unsigned int bins[768];
     __shared__ unsigned long long block_sum;
@@ -23,7 +23,7 @@ extern "C" __global__ void gpuaug_histograms(
     if (threadIdx.x == 0) block_sum = 0ull;
     __syncthreads();
 
-    const unsigned char* img = images + (long long)(s % src_samples) * n_pixels * 3;
+    const unsigned char* img = (const unsigned char*)src_ptrs[s];
     const long long stride = (long long)gridDim.x * blockDim.x;
     unsigned long long local = 0ull;
     for (long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x; p < n_pixels; p += stride) {

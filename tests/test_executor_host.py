@@ -126,3 +126,39 @@ def test_vectorised_mix_kernels_equal_the_numpy_twin_aligned_or_not():
             want = mixops.pixmix_rounds(cpu, start, pic, [c2, x, c1], **args)
             np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)  # float64 pow: an ulp between libms
             assert np.mean(_bits(got) == _bits(want)) > 0.99
+
+
+def test_chains_skip_identity_rows_and_keep_every_chain_exact():
+    from gpuaug import ops
+    from gpuaug.executors import cpu, cuda, recording
+    from gpuaug.methods.chains import IDENTITY
+
+    rng = np.random.default_rng(8)
+    n, h, w = 4, 13, 11
+    images = rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8)
+    name = {v: k for k, v in ops.OP_IDS.items()}
+    down, rot, eq, post = (ops.OP_IDS[k] for k in ("downscale", "rotate", "equalize", "posterize"))
+    I = IDENTITY
+    # rows: 3 chains of 4 images; identities anywhere, rows without ops, downscale as a
+    # first op (reads the input) and as a later op (reads its chain's previous result)
+    ids = np.array([[down, I, I], [I, I, I], [rot, down, I], [I, eq, down],
+                    [post, I, rot], [I, I, I], [down, down, I], [eq, I, I],
+                    [I, I, down], [rot, eq, post], [I, I, I], [I, down, I]], dtype=np.int32)
+    values = np.zeros(ids.shape)
+    for op, draw in ((down, lambda k: rng.uniform(1.2, 3.5, k)), (rot, lambda k: rng.integers(-30, 31, k)),
+                     (post, lambda k: rng.integers(1, 5, k))):
+        sel = ids == op
+        values[sel] = draw(sel.sum())
+    got = cuda.apply_chains_xp(images, ids, values, "emulated")
+    for v in range(ids.shape[0]):
+        want = images[v % n][None]
+        for s in range(ids.shape[1]):
+            if ids[v, s] != I:
+                want = cpu.apply_ops(want, ids[v, s:s + 1], values[v, s:s + 1])
+        assert np.array_equal(got[v], want[0]), (v, [name[int(i)] for i in ids[v]])
+    # fewer bytes: a row is read and written only at the steps where it has an op
+    with recording.session() as rec:
+        cuda.apply_chains_xp(recording.device_images(n, h, w), ids, values, "recording")
+    kernels = rec.summary()["kernels"]
+    applied = (ids != I).sum() - (ids == down).sum() + 3  # + the op-less rows, copied once
+    assert kernels["gpuaug_apply"]["bytes"] == 2 * applied * h * w * 3

@@ -150,29 +150,84 @@ def apply_ops_xp(images, ids: np.ndarray, values: np.ndarray, backend: str):
     current device and stream) or a numpy array for "emulated". ``ids`` (int32) and
     ``values`` (float64) are host arrays of length N, already range-checked
     (``ops.check_values``) -- or of length m N: several chains of the batch in one call,
-    output sample v made from ``images[v % N]`` (result (m N, H, W, 3)).
+    output sample v made from ``images[v % N]`` (result (m N, H, W, 3)). Chains of
+    several steps: :func:`apply_chains_xp`.
     """
     xp = _xp(backend)
     _check_inputs(xp, images, ids, values)
+    n, (n_src, h, w, _) = ids.shape[0], images.shape
+    out = xp.empty((n, h, w, 3), dtype=np.uint8)
+    if n:
+        _step(xp, backend, images, None, np.zeros(n, bool), ids, values, out, np.ones(n, bool))
+    return out
+
+
+def apply_chains_xp(images, ids: np.ndarray, values: np.ndarray, backend: str, needed=None):
+    """Run M chain tables (``ids``, ``values`` of shape (M, D), row v a chain of
+    ``images[v % N]``) and return the (M, H, W, 3) results, or ``images`` itself when no
+    row has an op.
+
+    One executor step per chain step for all rows, and no pass over a row at a step where
+    it has no op: each row's identity steps are moved to the front (identity commutes, so
+    the chain is the same), a row reads the input batch until its first op and its own
+    previous result after that, and rows without any op are copied at the last step --
+    unless ``needed`` (bool (M,)) says the caller never reads them (left undefined).
+    """
+    xp = _xp(backend)
+    m, depth = ids.shape
+    has_op = ids != _ID["identity"]
+    if m == 0 or not has_op.any():
+        return images
+    _check_inputs(xp, images, ids[:, 0], values[:, 0])
+    order = np.argsort(has_op, axis=1, kind="stable")  # identity steps first, ops in order
+    ids = np.take_along_axis(ids, order, axis=1)
+    values = np.take_along_axis(values, order, axis=1)
+    has_op = np.take_along_axis(has_op, order, axis=1)
+    steps = np.flatnonzero(has_op.any(axis=0))
+    _, h, w, _ = images.shape
+    copy_opless = np.ones(m, bool) if needed is None else np.asarray(needed, bool).reshape(m)
+    started = np.zeros(m, bool)
+    prev = None
+    for s in steps.tolist():
+        process = has_op[:, s] | ((s == steps[-1]) & ~started & copy_opless)  # the last step copies op-less rows
+        out = xp.empty((m, h, w, 3), dtype=np.uint8)
+        _step(xp, backend, images, prev, started, np.ascontiguousarray(ids[:, s]),
+              np.ascontiguousarray(values[:, s]), out, process)
+        started |= has_op[:, s]
+        prev = out
+    return prev
+
+
+def _address(a) -> int:
+    return a.ctypes.data if isinstance(a, np.ndarray) else a.data.ptr
+
+
+def _step(xp, backend, images, prev, started, ids, values, out, process):
+    """Apply op ``ids[v]`` to row v for every v in ``process`` (a mask), reading
+    ``prev[v]`` where ``started[v]`` else ``images[v % N]``, writing ``out[v]``."""
     n_src, h, w, _ = images.shape
     n = ids.shape[0]
-    out = xp.empty((n, h, w, 3), dtype=np.uint8)
-    if n == 0:
-        return out
     n_pixels = h * w
+    stride = n_pixels * 3
+    rows = np.arange(n, dtype=np.uint64)
+    src = np.uint64(_address(images)) + (rows % np.uint64(n_src)) * np.uint64(stride)
+    if prev is not None:
+        src = np.where(started, np.uint64(_address(prev)) + rows * np.uint64(stride), src)
 
     # Which samples each family works on (host numpy, all vectorised).
-    hist_samples = np.flatnonzero(_NEEDS_HIST[ids]).astype(np.int32)
-    lut_samples = np.flatnonzero(_IS_LUT[ids]).astype(np.int32)
-    down = ids == _DOWNSCALE
-    apply_samples = np.flatnonzero(~down).astype(np.int32)
-    down_samples = np.flatnonzero(down).astype(np.int32)
+    hist_samples = np.flatnonzero(process & _NEEDS_HIST[ids]).astype(np.int32)
+    lut_samples = np.flatnonzero(process & _IS_LUT[ids]).astype(np.int32)
+    down = process & (ids == _DOWNSCALE)
+    apply_samples = np.flatnonzero(process & ~down).astype(np.int32)
+    fresh = down & ~started
+    n_fresh = int(fresh.sum())
+    down_samples = np.concatenate([np.flatnonzero(fresh), np.flatnonzero(down & started)]).astype(np.int32)
     parts = {"ids": ids, "hist": hist_samples, "lut": lut_samples, "apply": apply_samples,
-             "values": values, "coeffs": affine_coefficients(ids, values, h, w)}
+             "values": values, "coeffs": affine_coefficients(ids, values, h, w), "src": src}
     if down_samples.size:
         passes, tables = downscale_plan(downscale_sizes(values[down_samples], h, w), h, w)
         parts.update(down=down_samples, down_src=down_samples % n_src, passes=passes.ravel(), tables=tables)
-    dev = staging.upload(xp, parts)  # one (pinned, async) upload for the whole call
+    dev = staging.upload(xp, parts)  # one (pinned, async) upload for the whole step
 
     hist = lum_sum = luts = placeholder = None
     if hist_samples.size:
@@ -182,7 +237,7 @@ def apply_ops_xp(images, ids: np.ndarray, values: np.ndarray, backend: str):
         hist = counts[n:].view(np.uint32)
         get_kernel("histogram", "gpuaug_histograms", backend)(
             (_blocks(n_pixels, 16), hist_samples.size), BLOCK,
-            (images, dev["ids"], dev["hist"], n_pixels, hist, lum_sum, n_src))
+            (dev["src"], dev["ids"], dev["hist"], n_pixels, hist, lum_sum))
     if hist is None or not lut_samples.size:
         placeholder = xp.empty(8, dtype=np.uint64)  # never read: no sample needs it
     if hist is None:
@@ -199,23 +254,23 @@ def apply_ops_xp(images, ids: np.ndarray, values: np.ndarray, backend: str):
     if apply_samples.size:
         get_kernel("apply", "gpuaug_apply", backend)(
             (_blocks(n_pixels, 4), apply_samples.size), BLOCK,
-            (images, out, dev["apply"], dev["ids"], dev["values"], dev["coeffs"], luts, lum_sum, h, w, n_src))
+            (dev["src"], out, dev["apply"], dev["ids"], dev["values"], dev["coeffs"], luts, lum_sum, h, w))
 
     if down_samples.size:
-        # images -> a -> b (small) -> a -> out; every intermediate fits in h x w.
+        # source -> a -> b (small) -> a -> out; every intermediate fits in h x w.
         resample = get_kernel("resize", "gpuaug_resample_pass", backend)
         nd = down_samples.size
         buf_a = xp.empty((nd, h, w, 3), dtype=np.uint8)
         buf_b = xp.empty((nd, h, w, 3), dtype=np.uint8)
         grid = (_blocks(n_pixels, 4), nd)
-        stride = n_pixels * 3
-        # the first pass reads source image s % n_src ("down_src"), the last writes sample s
-        chain = ((images, buf_a, "down_src", 1, 0), (buf_a, buf_b, "down", 0, 0), (buf_b, buf_a, "down", 0, 0),
-                 (buf_a, out, "down", 0, 1))
-        for k, (src, dst, samples, src_by_sample, dst_by_sample) in enumerate(chain):
-            step = dev["passes"][k * nd * 6:(k + 1) * nd * 6]  # contiguous view
-            resample(grid, BLOCK, (src, dst, dev[samples], step, dev["tables"], stride, src_by_sample, dst_by_sample))
-    return out
+        passes = [dev["passes"][k * nd * 6:(k + 1) * nd * 6] for k in range(4)]  # contiguous views
+        # first pass: rows before their first op read images[v % N], the others prev[v]
+        for lo, hi, src_arr, samples in ((0, n_fresh, images, "down_src"), (n_fresh, nd, prev, "down")):
+            if hi > lo:
+                resample((grid[0], hi - lo), BLOCK, (src_arr, buf_a[lo:hi], dev[samples][lo:hi],
+                                                     passes[0][6 * lo:6 * hi], dev["tables"], stride, 1, 0))
+        for k, (src_arr, dst, dst_by_sample) in enumerate(((buf_a, buf_b, 0), (buf_b, buf_a, 0), (buf_a, out, 1)), 1):
+            resample(grid, BLOCK, (src_arr, dst, dev["down"], passes[k], dev["tables"], stride, 0, dst_by_sample))
 
 
 def apply_ops_device(images, ids: np.ndarray, values: np.ndarray, kind: _arrays.ArrayKind):

@@ -310,10 +310,6 @@ def _host(arg):
     return arg.host
 
 
-def _image_elems(a: RecArray) -> int:
-    return int(np.prod(a.shape[1:], dtype=np.int64))
-
-
 def _histograms(a):
     ns = _host(a["samples"]).size
     return ns * 3 * a["n_pixels"], ns * (3 * 256 * 4 + 8)
@@ -326,7 +322,7 @@ def _build_luts(a):
 
 def _apply(a):
     ns = _host(a["samples"]).size
-    px = _image_elems(a["src"])
+    px = 3 * a["height"] * a["width"]
     return ns * px, ns * px
 
 

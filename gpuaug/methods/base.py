@@ -28,8 +28,9 @@ def as_generator(seed) -> np.random.Generator:
 
 def to_float(backend: Backend, x):
     """uint8 -> float32 in [0, 1] (x / 255, as torchvision's ToTensor)."""
-    xp = backend.xp
-    return x.astype(xp.float32) / xp.float32(255)
+    from ..executors import mixops
+
+    return mixops.to_unit(backend, x)
 
 
 def per_sample(backend: Backend, values: np.ndarray):

@@ -60,22 +60,24 @@ def run_chain(backend, images, ids: np.ndarray, values: np.ndarray):
 MULTI_CHAIN_BACKENDS = ("cuda", "emulated", "recording")
 
 
-def run_chains(backend, images, ids: np.ndarray, values: np.ndarray) -> list:
+def run_chains(backend, images, ids: np.ndarray, values: np.ndarray, needed=None) -> list:
     """Apply m chain tables (ids, values of shape (N, m, D)) to one batch: a list of m
-    uint8 batches, chain j's equal to ``run_chain(backend, images, ids[:, j], values[:, j])``.
+    uint8 batches, chain j's equal to ``run_chain(backend, images, ids[:, j], values[:, j])``
+    for image i wherever ``needed[i, j]`` (bool (N, m); default everywhere: images the
+    caller never reads may be left undefined).
 
-    On the kernel backends the m chains run together: one executor call per step for all
-    of them (steps that are identity for every image of every chain are skipped)."""
+    On the kernel backends the m chains run together (``executors.cuda.apply_chains_xp``):
+    one executor step per chain step for all of them, no pass over an image at a step
+    where its chain has no op."""
     n, m, depth = ids.shape
-    if backend.name not in MULTI_CHAIN_BACKENDS or m == 1:
+    if backend.name not in MULTI_CHAIN_BACKENDS:
         return [run_chain(backend, images, ids[:, j], values[:, j]) for j in range(m)]
-    flat_ids = ids.transpose(1, 0, 2).reshape(m * n, depth)  # row j * N + i: chain j of image i
-    flat_values = values.transpose(1, 0, 2).reshape(m * n, depth)
-    out = images
-    for s in range(depth):
-        if np.all(flat_ids[:, s] == IDENTITY):
-            continue
-        out = backend.apply_ops(out, np.ascontiguousarray(flat_ids[:, s]), np.ascontiguousarray(flat_values[:, s]))
+    from ..executors.cuda import apply_chains_xp
+
+    flat_ids = ids.transpose(1, 0, 2).reshape(m * n, depth).astype(np.int32)  # row j N + i: chain j of image i
+    flat_values = values.transpose(1, 0, 2).reshape(m * n, depth).astype(np.float64)
+    flat_needed = None if needed is None else np.asarray(needed, bool).T.reshape(m * n)
+    out = apply_chains_xp(images, flat_ids, flat_values, backend.name, flat_needed)
     if out is images:
         return [images] * m
     return [out[j * n:(j + 1) * n] for j in range(m)]

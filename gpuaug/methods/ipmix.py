@@ -161,6 +161,8 @@ def _partner_batches(backend, images, plan: IPMixPlan, k: int, t: int):
     if not used:
         return None
     js, rs = np.array(used).T
-    batches = run_chains(backend, images, plan.partner_op[:, js, rs, None], plan.partner_value[:, js, rs, None])
+    read = (plan.box[:, js, rs, 2] * plan.box[:, js, rs, 3] > 0) & ~plan.partner_is_picture[:, js, rs]
+    batches = run_chains(backend, images, plan.partner_op[:, js, rs, None], plan.partner_value[:, js, rs, None],
+                         needed=read)
     table = dict(zip(used, batches))
     return lambda j, r: table[(j, r)]

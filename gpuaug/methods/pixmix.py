@@ -93,7 +93,9 @@ class PixMix(Method):
         # the start op and the partners of rounds some image runs: one chain table
         ids = np.concatenate([plan.start_op[:, None], plan.partner_op[:, :last]], axis=1)[..., None]
         values = np.concatenate([plan.start_value[:, None], plan.partner_value[:, :last]], axis=1)[..., None]
-        start, *augmented = run_chains(backend, images, ids, values)
+        read = plan.partner_is_aug[:, :last] & (np.arange(last) < plan.rounds[:, None])  # what the mix reads
+        start, *augmented = run_chains(backend, images, ids, values,
+                                       needed=np.concatenate([np.ones((len(ids), 1), bool), read], axis=1))
         augmented += [None] * (self.k - last)
         return mixops.pixmix_rounds(backend, start, mixing, augmented, plan.partner_is_aug, plan.rounds,
                                     plan.multiplicative, plan.a, plan.b)
