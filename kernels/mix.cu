@@ -190,18 +190,21 @@ extern "C" __global__ void gpuaug_pixmix_rounds(
     }
 }
 
-// One patch step, in place on chain: iparams (N, 6) top, left, box h, box w, mix op,
-// partner is the picture (else augmented); fparams (N, 3) a, b, threshold; seeds (N,).
+// One patch step, in place on chain (rows of N x H x W x 3 uint8): iparams (N, 6) top,
+// left, box h, box w, mix op, (unused); partners (N,): the address of row s's partner
+// image (its mixing picture or its augmented image, chosen on the host, so one launch
+// can serve the rows of several chains); fparams (N, 3) a, b, threshold; seeds (N,).
 // Only the box's elements are touched; grid.x covers the largest box of the batch.
 extern "C" __global__ void gpuaug_ipmix_patch(
-    unsigned char* __restrict__ chain, const unsigned char* __restrict__ picture,
-    const unsigned char* __restrict__ augmented, const int* __restrict__ iparams,
-    const float* __restrict__ fparams, const unsigned int* __restrict__ seeds, int height, int width)
+    unsigned char* __restrict__ chain, const unsigned long long* __restrict__ partners,
+    const int* __restrict__ iparams, const float* __restrict__ fparams,
+    const unsigned int* __restrict__ seeds, int height, int width)
 {
     const int s = blockIdx.y;
     const int* ip = iparams + (long long)s * 6;
     const int top = ip[0], left = ip[1], bh = ip[2], bw = ip[3], op = ip[4];
-    const unsigned char* partner = ip[5] ? picture : augmented;
+    if (bh <= 0 || bw <= 0) return;  // no box: the partner may not even exist
+    const unsigned char* partner = (const unsigned char*)partners[s];
     const float fa = fparams[s * 3], fb = fparams[s * 3 + 1], thr = fparams[s * 3 + 2];
     const unsigned int seed = seeds[s];
     const long long base = (long long)s * height * width * 3;
@@ -212,7 +215,7 @@ extern "C" __global__ void gpuaug_ipmix_patch(
         const int y = top + p / bw, x = left + p % bw;
         const unsigned int pixel = (unsigned int)y * (unsigned int)width + (unsigned int)x;
         const long long idx = base + 3ll * pixel + c;
-        const float x1 = unit(chain[idx]), x2 = unit(partner[idx]);
+        const float x1 = unit(chain[idx]), x2 = unit(partner[idx - base]);
         float mixed = x1;
         switch (op) {
         case MIX_ADD: mixed = mix_add(x1, x2, fa, fb); break;

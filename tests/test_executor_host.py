@@ -162,3 +162,21 @@ def test_chains_skip_identity_rows_and_keep_every_chain_exact():
     kernels = rec.summary()["kernels"]
     applied = (ids != I).sum() - (ids == down).sum() + 3  # + the op-less rows, copied once
     assert kernels["gpuaug_apply"]["bytes"] == 2 * applied * h * w * 3
+
+
+def test_ipmix_patch_rounds_over_all_chains_equal_the_cpu_executor():
+    from gpuaug import IPMix
+    from gpuaug.executors.backend import get_backend
+
+    rng = np.random.default_rng(4)
+    for n, size, kw in ((6, 24, dict(patch_sizes=(4, 8, 24))), (5, 17, dict(k=2, t=4, patch_sizes=(3, 17),
+                                                                             augment_partner=False))):
+        m = IPMix(**kw)
+        images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+        pictures = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+        for seed in range(3):
+            plan = m.plan(n, size, size, np.random.default_rng(seed))
+            got = m.execute(plan, images, pictures, get_backend("emulated"))
+            want = m.execute(plan, images, pictures, get_backend("cpu"))
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+            assert np.mean(got == want) > 0.999

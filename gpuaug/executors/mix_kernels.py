@@ -76,19 +76,39 @@ def pixmix_rounds(backend, start, picture, augmented, partner_is_aug, rounds, mu
 
 def ipmix_patch(backend, chain, picture, augmented, partner_is_picture, box, op, a, b, threshold, seed):
     """In place on ``chain`` (mixops copies it first unless asked not to)."""
+    n, h, w, _ = chain.shape
+    stride = np.uint64(h * w * 3)
+    rows = np.arange(n, dtype=np.uint64) * stride
+    partners = np.uint64(_address(augmented)) + rows
+    if picture is not None:
+        partners = np.where(partner_is_picture, np.uint64(_address(picture)) + rows, partners)
+    return patch_rows(backend, chain, partners, box, op, a, b, threshold, seed)
+
+
+def patch_rows(backend, chain, partners, box, op, a, b, threshold, seed):
+    """IPMix patch steps on the rows of ``chain`` (M, H, W, 3) in place, one launch: row
+    v mixes, inside ``box[v]``, with the image at address ``partners[v]`` (uint64 host
+    array; unused where the box is empty). Parameters as mixops.ipmix_patch, already
+    checked by the caller."""
     xp = _xp(backend)
     n, h, w, _ = chain.shape
     area = box[:, 2] * box[:, 3]
     if n == 0 or int(area.max(initial=0)) == 0:
         return chain
-    iparams = np.concatenate([box, op[:, None], partner_is_picture[:, None]], axis=1).astype(np.int32)
-    dev = staging.upload(xp, {"iparams": iparams, "seed": seed.astype(np.uint32),
-                              "f": np.stack([a, b, threshold], axis=1).astype(np.float32)})
-    pic = picture if picture is not None else augmented  # never read: no box uses it
+    iparams = np.zeros((n, 6), dtype=np.int32)
+    iparams[:, :4] = box
+    iparams[:, 4] = op
+    dev = staging.upload(xp, {"iparams": iparams, "seed": np.asarray(seed, np.uint32),
+                              "f": np.stack([a, b, threshold], axis=1).astype(np.float32),
+                              "partners": np.asarray(partners, np.uint64)})
     _kernel("gpuaug_ipmix_patch", backend)(
         (_blocks(int(area.max()) * 3), n), BLOCK,
-        (chain, pic, augmented, dev["iparams"], dev["f"], dev["seed"], h, w))
+        (chain, dev["partners"], dev["iparams"], dev["f"], dev["seed"], h, w))
     return chain
+
+
+def _address(a) -> int:
+    return a.ctypes.data if isinstance(a, np.ndarray) else a.data.ptr
 
 
 def dynamic_mix(backend, x1, x2, m1):
