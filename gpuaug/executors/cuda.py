@@ -8,11 +8,14 @@ One launch per kernel family and batch, families no sample uses are skipped:
 4. ``resize.cu``     downscale: Pillow's BILINEAR resize down and back up, one launch per
                      separable pass (four), with fixed-point taps computed on the host
 
-The host only prepares small per-sample parameter arrays (numpy, no per-sample Python
-apart from rotate's coefficients in ``params.affine_coefficients`` and downscale's tap
-tables, one per distinct size pair) and uploads them in two packed arrays. The same
-code runs on CuPy arrays (backend "cuda") or numpy arrays (backend "emulated": the
-kernels executed on the CPU, for tests without a GPU).
+The host only prepares small per-sample parameter arrays (numpy, no per-sample Python:
+Python runs per distinct rotate angle and per distinct downscale size, both cached) and
+sends them in one packed upload per step (:mod:`.staging`: pinned and asynchronous on
+CUDA). Every kernel reads each sample from its own source address, so
+:func:`apply_chains_xp` runs the chains of a batch together, one step for all of them,
+skipping rows at steps where they have no op. The same code runs on CuPy arrays (backend
+"cuda"), numpy arrays (backend "emulated": the kernels executed on the CPU, for tests
+without a GPU) or recording stand-ins (backend "recording": host cost only).
 """
 
 from __future__ import annotations
@@ -198,10 +201,6 @@ def apply_chains_xp(images, ids: np.ndarray, values: np.ndarray, backend: str, n
     return prev
 
 
-def _address(a) -> int:
-    return a.ctypes.data if isinstance(a, np.ndarray) else a.data.ptr
-
-
 def _step(xp, backend, images, prev, started, ids, values, out, process):
     """Apply op ``ids[v]`` to row v for every v in ``process`` (a mask), reading
     ``prev[v]`` where ``started[v]`` else ``images[v % N]``, writing ``out[v]``."""
@@ -210,9 +209,9 @@ def _step(xp, backend, images, prev, started, ids, values, out, process):
     n_pixels = h * w
     stride = n_pixels * 3
     rows = np.arange(n, dtype=np.uint64)
-    src = np.uint64(_address(images)) + (rows % np.uint64(n_src)) * np.uint64(stride)
+    src = np.uint64(staging.address(images)) + (rows % np.uint64(n_src)) * np.uint64(stride)
     if prev is not None:
-        src = np.where(started, np.uint64(_address(prev)) + rows * np.uint64(stride), src)
+        src = np.where(started, np.uint64(staging.address(prev)) + rows * np.uint64(stride), src)
 
     # Which samples each family works on (host numpy, all vectorised).
     hist_samples = np.flatnonzero(process & _NEEDS_HIST[ids]).astype(np.int32)

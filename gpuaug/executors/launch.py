@@ -229,6 +229,12 @@ def _check_array(param: Param, value, array_type, kernel: str):
     return value
 
 
+def _checked_args(sig: Signature, args, array_type) -> tuple:
+    """Arguments checked against the signature: arrays of ``array_type``, exact scalars."""
+    return tuple(_check_array(p, a, array_type, sig.name) if p.pointer else _scalar(p, a, sig.name)
+                 for p, a in zip(sig.params, args))
+
+
 class Kernel:
     """A launchable kernel: ``kernel(grid, block, args)`` with args in declaration order."""
 
@@ -280,13 +286,7 @@ def _cuda_kernel(file_stem: str, sig: Signature) -> Kernel:
         raise KernelCompileError(f"NVRTC failed to compile {file_stem}.cu:\n{err}") from None
 
     def launch(grid, block, args):
-        converted = []
-        for p, a in zip(sig.params, args):
-            if p.pointer:
-                converted.append(_check_array(p, a, cupy.ndarray, sig.name))
-            else:
-                converted.append(_scalar(p, a, sig.name))
-        fn(grid, block, tuple(converted))  # current CuPy stream, current device
+        fn(grid, block, _checked_args(sig, args, cupy.ndarray))  # current CuPy stream, current device
 
     return Kernel(sig, "cuda", launch)
 
@@ -398,13 +398,7 @@ def _recording_kernel(sig: Signature) -> Kernel:
     from . import recording
 
     def launch(grid, block, args):
-        converted = []
-        for p, a in zip(sig.params, args):
-            if p.pointer:
-                converted.append(_check_array(p, a, recording.RecArray, sig.name))
-            else:
-                converted.append(_scalar(p, a, sig.name))
-        recording.record_launch(sig, grid, converted)
+        recording.record_launch(sig, grid, _checked_args(sig, args, recording.RecArray))
 
     return Kernel(sig, "recording", launch)
 

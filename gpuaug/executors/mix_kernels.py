@@ -28,11 +28,7 @@ def _blocks(n_elems: int) -> int:
 
 def _pointers(xp, arrays) -> np.ndarray:
     """A host uint64 table of the arrays' data pointers (uploaded with the parameters)."""
-    if xp is np:
-        ptrs = [a.ctypes.data for a in arrays]
-    else:
-        ptrs = [a.data.ptr for a in arrays]
-    return np.asarray(ptrs or [0], dtype=np.uint64)
+    return np.asarray([staging.address(a) for a in arrays] or [0], dtype=np.uint64)
 
 
 def _kernel(name, backend):
@@ -79,9 +75,9 @@ def ipmix_patch(backend, chain, picture, augmented, partner_is_picture, box, op,
     n, h, w, _ = chain.shape
     stride = np.uint64(h * w * 3)
     rows = np.arange(n, dtype=np.uint64) * stride
-    partners = np.uint64(_address(augmented)) + rows
+    partners = np.uint64(staging.address(augmented)) + rows
     if picture is not None:
-        partners = np.where(partner_is_picture, np.uint64(_address(picture)) + rows, partners)
+        partners = np.where(partner_is_picture, np.uint64(staging.address(picture)) + rows, partners)
     return patch_rows(backend, chain, partners, box, op, a, b, threshold, seed)
 
 
@@ -105,10 +101,6 @@ def patch_rows(backend, chain, partners, box, op, a, b, threshold, seed):
         (_blocks(int(area.max()) * 3), n), BLOCK,
         (chain, dev["partners"], dev["iparams"], dev["f"], dev["seed"], h, w))
     return chain
-
-
-def _address(a) -> int:
-    return a.ctypes.data if isinstance(a, np.ndarray) else a.data.ptr
 
 
 def dynamic_mix(backend, x1, x2, m1):

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-_ALIGN = 256
 _addresses = itertools.count(1 << 32, 1 << 20)  # fake device addresses, never dereferenced
 _local = threading.local()
 

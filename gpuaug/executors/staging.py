@@ -20,6 +20,11 @@ _ALIGN = 8
 _MAX_IDLE_BUFFERS = 16
 
 
+def address(a) -> int:
+    """Data address of a numpy array (emulated), CuPy array or recording stand-in."""
+    return a.ctypes.data if isinstance(a, np.ndarray) else a.data.ptr
+
+
 def layout(parts: dict) -> tuple[dict, int]:
     """Byte offset of each part (8-byte aligned) and the total size."""
     offsets, total = {}, 0

@@ -163,7 +163,7 @@ def _chains_patched_by_round(backend, images, mixing, plan: IPMixPlan, k: int, t
     one executor step each, then one patch launch per round r over all chains' rows
     (each row's partner by address). None when no chain has an image-level op (the
     chains would all be the input itself: the one-by-one path copies as needed)."""
-    from ..executors import mix_kernels
+    from ..executors import mix_kernels, staging
     from ..executors.cuda import apply_chains_xp
 
     n = images.shape[0]
@@ -179,14 +179,14 @@ def _chains_patched_by_round(backend, images, mixing, plan: IPMixPlan, k: int, t
     partners = _partner_batches(backend, images, plan, k, t)
     stride = np.uint64(rows[0].nbytes)
     sample = np.tile(np.arange(n, dtype=np.uint64), k) * stride
-    picture_rows = np.uint64(mix_kernels._address(mixing)) + sample if mixing is not None else None
+    picture_rows = np.uint64(staging.address(mixing)) + sample if mixing is not None else None
     for r in range(t):
         if not active[:, r].any():
             continue
         addresses = np.zeros(k * n, dtype=np.uint64)
         for j in range(k):
             if active[j * n:(j + 1) * n, r].any():
-                addresses[j * n:(j + 1) * n] = np.uint64(mix_kernels._address(partners(j, r)))
+                addresses[j * n:(j + 1) * n] = np.uint64(staging.address(partners(j, r)))
         addresses += sample
         if picture_rows is not None:
             addresses = np.where(is_pic[:, r], picture_rows, addresses)
