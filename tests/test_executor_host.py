@@ -180,3 +180,20 @@ def test_ipmix_patch_rounds_over_all_chains_equal_the_cpu_executor():
             want = m.execute(plan, images, pictures, get_backend("cpu"))
             np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
             assert np.mean(got == want) > 0.999
+
+
+def test_apply_kernel_pointwise_ops_four_pixels_per_thread_or_not():
+    from gpuaug import ops
+    from gpuaug.executors import cpu, cuda
+
+    rng = np.random.default_rng(9)
+    names = ("identity", "autocontrast", "equalize", "posterize", "solarize", "invert", "color", "contrast",
+             "brightness", "rotate", "sharpness")
+    ids = np.repeat(ops.op_ids(names), 2).astype(np.int32)
+    values = ops.sample_values(ids, 3, rng, 8, 6)
+    for h, w in ((8, 6), (7, 5)):  # 4 | H W: the 4-pixel path; else the per-pixel path
+        n = ids.size
+        raw = rng.integers(0, 256, n * h * w * 3 + 1, dtype=np.uint8)
+        for images in (raw[:-1].reshape(n, h, w, 3), raw[1:].reshape(n, h, w, 3)):  # aligned, odd address
+            got = cuda.apply_ops_xp(images, ids, values, "emulated")
+            assert np.array_equal(got, cpu.apply_ops(images, ids, values)), (h, w, images.ctypes.data % 4)
