@@ -310,8 +310,7 @@ def record(method, n: int, height: int, width: int, seed: int, views: bool = Fal
                 raise ValueError(f"{type(method).__name__} needs the mixing set of the timed run")
             source = SetSource(recording.DeviceMixingSet(mixing_set), height, width)
             pictures = source.gather(source.sample(n, rng), backend)
-        for _ in range(n_out):
-            method.execute(method.plan(n, height, width, rng), images, pictures, backend)
+        method.execute_all([method.plan(n, height, width, rng) for _ in range(n_out)], images, pictures, backend)
         if views:
             to_float(backend, images)
     kernels = rec.traffic()

@@ -67,7 +67,7 @@ def _batch_runner(method, n: int, size: int, mixing, views: bool):
 
     def run(rng):
         pictures = source.gather(source.sample(n, rng), backend) if source is not None else None
-        outs = [method.execute(method.plan(n, size, size, rng), x, pictures, backend) for _ in range(n_views)]
+        outs = method.execute_all([method.plan(n, size, size, rng) for _ in range(n_views)], x, pictures, backend)
         if views:
             outs.insert(0, to_float(backend, x))
         return outs

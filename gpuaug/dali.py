@@ -64,8 +64,8 @@ class _Augment:
             else:
                 source = SetSource(self.mixing, h, w)
                 pictures = source.gather(source.sample(n, self.rng), backend)
-        outs = [self.method.execute(self.method.plan(n, h, w, self.rng), x, pictures, backend)
-                for _ in range(self.n_views)]
+        outs = self.method.execute_all([self.method.plan(n, h, w, self.rng) for _ in range(self.n_views)], x,
+                                       pictures, backend)
         if self.n_views == 2:
             outs.insert(0, to_float(backend, x))
         outs = [list(xp.ascontiguousarray(o)) for o in outs]

@@ -197,3 +197,22 @@ def test_apply_kernel_pointwise_ops_four_pixels_per_thread_or_not():
         for images in (raw[:-1].reshape(n, h, w, 3), raw[1:].reshape(n, h, w, 3)):  # aligned, odd address
             got = cuda.apply_ops_xp(images, ids, values, "emulated")
             assert np.array_equal(got, cpu.apply_ops(images, ids, values)), (h, w, images.ctypes.data % 4)
+
+
+def test_views_run_together_and_equal_one_plan_at_a_time():
+    import gpuaug
+    from gpuaug.executors.backend import get_backend
+    from gpuaug.executors import recording
+
+    m = gpuaug.NoisyMix()
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    plans = [m.plan(5, 16, 16, np.random.default_rng(s)) for s in (1, 2)]
+    got = m.execute_all(plans, x, None, get_backend("emulated"))
+    for plan, out in zip(plans, got):
+        assert np.array_equal(out, m.execute(plan, x, None, get_backend("cpu")))
+    # one executor step per chain step for both views together
+    with recording.session() as rec:
+        m.execute_all(plans, recording.device_images(5, 16, 16), None, get_backend("recording"))
+    depth = max(int((p.ops != 0).any(axis=(0, 1)).sum()) for p in plans)
+    assert rec.summary()["kernels"]["gpuaug_apply"]["launches"] <= depth

@@ -64,3 +64,8 @@ def test_methods_on_cuda_equal_the_cpu_executor_with_chains_batched():
                         get_backend("cuda"))
         want = m.execute(plan, images, pics, get_backend("cpu"))
         np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=0, atol=1e-6)
+    m = gpuaug.NoisyMix()  # JSD views: both plans' chains in one run
+    plans = [m.plan(n, size, size, np.random.default_rng(s)) for s in (1, 2)]
+    got = m.execute_all(plans, cupy.asarray(images), None, get_backend("cuda"))
+    for plan, out in zip(plans, got):
+        assert np.array_equal(cupy.asnumpy(out), m.execute(plan, images, None, get_backend("cpu")))

@@ -77,6 +77,11 @@ class Method:
         None) on ``backend``; return float32 NHWC in [0, 1]."""
         raise NotImplementedError
 
+    def execute_all(self, plans, images, mixing, backend: Backend) -> list:
+        """``execute`` for several plans of one batch (JSD views); a method may run them
+        together."""
+        return [self.execute(plan, images, mixing, backend) for plan in plans]
+
     # -- public API ------------------------------------------------------------------
     def __call__(self, images, mixing=None, seed=None, executor: str = "auto"):
         """Augment an NHWC uint8 batch; float32 NHWC in [0, 1] of the same kind and device."""
@@ -109,8 +114,8 @@ class Method:
             pictures = None
             if source is not None:
                 pictures = source.gather(source.sample(n, rng), backend)
-            outs = [self.execute(self.plan(n, height, width, rng), x, pictures, backend)
-                    for _ in range(n_views)]
+            outs = self.execute_all([self.plan(n, height, width, rng) for _ in range(n_views)], x, pictures,
+                                    backend)
             if n_views == 2:
                 outs.insert(0, to_float(backend, x))
             return [self._give_back(o, kind, backend) for o in outs]
