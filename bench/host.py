@@ -106,12 +106,19 @@ def _time(run, warmup: int, min_repeats: int, max_repeats: int, budget_s: float,
     return cpu, wall, recs
 
 
+_cuda_sets: dict = {}
+
+
 def _cuda_host_ms(method, n, size, views, cfg):
     """Host time per batch of the real cuda executor (launch-bound: no synchronisation)."""
     import cupy
 
     x = cupy.zeros((n, size, size, 3), dtype=cupy.uint8)
-    mix = data.mixing_set(size, 8, "cuda") if method.needs_mixing else None
+    mix = None
+    if method.needs_mixing:
+        if size not in _cuda_sets:
+            _cuda_sets[size] = data.mixing_set(size, 8, "cuda")
+        mix = _cuda_sets[size]
     call = method.views if views else method.__call__
     times = common.time_runs(lambda i: call(x, mixing=mix, seed=i), warmup=cfg["warmup"], repeats=cfg["repeats"])
     cupy.cuda.Device().synchronize()
