@@ -1,5 +1,7 @@
 """How many bytes a method's kernels must move for a batch: counted from its plan by
-running the method's own ``execute`` on a tracing backend (see bench/README.md).
+running the method's own ``execute`` on a tracing backend (see bench/README.md), or --
+:func:`record`, what the roofline suite uses -- from the cuda executor's own launches on
+the ``recording`` backend (exact, and never out of step with the executor).
 
 The tracing backend mirrors what the ``cuda`` backend launches:
 
@@ -280,4 +282,60 @@ def trace(method, n: int, height: int, width: int, seed: int, views: bool = Fals
         "passes_per_image_equiv": total / image_bytes,  # in units of one uint8 read of the batch
         "launches": dict(tracer.launches), "elementwise_launches_full_batch": tracer.large,
         "elementwise_by_function": dict(tracer.ops), "h2d_bytes": tracer.h2d,
+    }
+
+
+# ---------------------------------------------------------------- recorded (the executor itself)
+
+_OP_KERNELS = ("gpuaug_histograms", "gpuaug_build_luts", "gpuaug_apply", "gpuaug_resample_pass")
+
+
+def record(method, n: int, height: int, width: int, seed: int, views: bool = False, mixing_set=None) -> dict:
+    """The same figures as :func:`trace`, counted from what the cuda executor itself
+    launches: the batch runs on the ``recording`` backend at the real size (kernels
+    recorded with their exact bytes, never run), with the timed run's seed."""
+    from gpuaug.executors import recording
+    from gpuaug.executors.backend import get_backend
+    from gpuaug.methods.base import as_generator, to_float
+    from gpuaug.methods.mixing_source import SetSource
+
+    backend = get_backend("recording")
+    rng = as_generator(seed)
+    images = recording.device_images(n, height, width)
+    n_out = 2 if views else 1
+    with recording.session() as rec:
+        pictures = None
+        if method.needs_mixing:
+            if mixing_set is None:
+                raise ValueError(f"{type(method).__name__} needs the mixing set of the timed run")
+            source = SetSource(recording.DeviceMixingSet(mixing_set), height, width)
+            pictures = source.gather(source.sample(n, rng), backend)
+        method.execute_all([method.plan(n, height, width, rng) for _ in range(n_out)], images, pictures, backend)
+        if views:
+            to_float(backend, images)
+    kernels = rec.traffic()
+    op = sum(r + w for name, _, r, w in kernels if name in _OP_KERNELS) + float(sum(rec.memsets))
+    fused = sum(r + w for name, _, r, w in kernels if name not in _OP_KERNELS)
+    gather = sum(r + w for what, r, w in rec.copies if what == "gather")
+    copies = sum(r + w for what, r, w in rec.copies if what == "copy")
+    elementwise = sum(r + w for what, r, w in rec.copies if what not in ("gather", "copy"))
+    image_bytes = 3.0 * n * height * width
+    outputs = n_out + (1 if views else 0)
+    compulsory = image_bytes * (2 if method.needs_mixing else 1) + outputs * image_bytes * 4
+    total = op + fused + gather + copies + elementwise
+    launches = Counter(name for name, _, _, _ in kernels)
+    launches.update(what for what, _, _ in rec.copies)
+    launches["upload"] = len(rec.uploads)
+    launches["memset"] = len(rec.memsets)
+    return {
+        "n": n, "height": height, "width": width, "seed": seed, "views": views,
+        "bytes_total": total, "bytes_per_image": total / n,
+        "bytes_op_kernels": op, "bytes_elementwise": elementwise, "bytes_gather": gather,
+        "bytes_fused": fused + copies, "bytes_fused_copy": copies,
+        "compulsory_bytes_per_image": compulsory / n,
+        "passes_per_image_equiv": total / image_bytes,
+        "launches": dict(launches),
+        "elementwise_launches_full_batch": sum(1 for what, _, _ in rec.copies if what not in ("gather",)),
+        "elementwise_by_function": dict(Counter(what for what, _, _ in rec.copies)),
+        "h2d_bytes": sum(b for b, _ in rec.uploads),
     }

@@ -1,6 +1,6 @@
 """``python -m bench`` (and ``gpuaug bench``): run suites, print a table, write JSON, draw a chart.
 
-    python -m bench [run] --suite augment,roofline,loader,train|all --size smoke|full
+    python -m bench [run] --suite augment,roofline,loader,train,host|all --size smoke|full
                     [--out bench/results] [--name NAME] [--chart] [--methods ipmix,augmix]
                     [--image-sizes 224,32] [--batches 64,256] [--repeats N] [--warmup N]
                     [--workers N] [--data-dir DIR]
@@ -18,7 +18,8 @@ from pathlib import Path
 
 from . import common
 
-SUITES = ("augment", "roofline", "loader", "train")
+SUITES = ("augment", "roofline", "loader", "train", "host")
+ALL_SUITES = ("augment", "roofline", "loader", "train")  # "all"; the host suite runs on its own
 SIZES = ("smoke", "full")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
@@ -44,6 +45,8 @@ def settings(size: str, workers: int, data_dir: str | None) -> dict:
             "train": dict(data_dir=ddir, jpeg_count=jpegs, classes=4, image_size=32, batch=4, method="ipmix",
                           jsd=True, steps_per_run=1, warmup=1, repeats=2, workers=workers, mixing_count=4,
                           arch="resnet50"),
+            "host": dict(image_sizes=[32], methods=methods, batches=[8], warmup=1, min_repeats=2, repeats=2,
+                         budget_s=0.0, mixing_count=4),
         }
     jpegs = 2048
     ddir = data_dir or loader.default_data_dir(jpegs)
@@ -59,6 +62,8 @@ def settings(size: str, workers: int, data_dir: str | None) -> dict:
         "train": dict(data_dir=ddir, jpeg_count=jpegs, classes=10, image_size=224, batch=128, method="ipmix",
                       jsd=True, steps_per_run=20, warmup=1, repeats=3, workers=workers, mixing_count=256,
                       arch="resnet50"),
+        "host": dict(image_sizes=[224, 32], methods=methods, batches=[64, 256, 1024], warmup=2, min_repeats=5,
+                     repeats=30, budget_s=1.0, mixing_count=16),
     }
 
 
@@ -89,10 +94,14 @@ def _apply_overrides(cfg: dict, args) -> dict:
                 c["headline_batch"] = args.batches[len(args.batches) // 2]
             elif suite == "roofline":
                 c["batch"] = args.batches[len(args.batches) // 2]
+            elif suite == "host":
+                c["batches"] = list(args.batches)
         if args.repeats:
             c["repeats"] = args.repeats
             if "cpu_repeats" in c:
                 c["cpu_repeats"] = args.repeats
+            if "min_repeats" in c:
+                c["min_repeats"] = min(c["min_repeats"], args.repeats)
         if args.warmup is not None:
             c["warmup"] = args.warmup
             if "cpu_warmup" in c:
@@ -119,9 +128,10 @@ def _output_path(out: Path, name: str | None, device: dict) -> Path:
 def run_suites(suites, size="smoke", out=DEFAULT_OUT, name=None, chart=False, argv=(), args=None,
                workers=None, data_dir=None, quiet=False) -> tuple[dict, Path]:
     """Run ``suites`` at ``size``; write the JSON (and PNG with ``chart``); return both."""
-    from . import augment, loader, roofline, train
+    from . import augment, host, loader, roofline, train
 
-    runners = {"augment": augment.run, "roofline": roofline.run, "loader": loader.run, "train": train.run}
+    runners = {"augment": augment.run, "roofline": roofline.run, "loader": loader.run, "train": train.run,
+               "host": host.run}
     workers = workers or common.all_cores()
     cfg = settings(size, workers, data_dir)
     if args is not None:
@@ -174,14 +184,14 @@ def _json_default(o):
 def _run_parser():
     p = argparse.ArgumentParser(prog="python -m bench", description="gpuaug throughput benchmarks "
                                 "(subcommands: run [default], chart RESULT.json, table RESULT.json)")
-    p.add_argument("--suite", default="all", help="comma list of augment, roofline, loader, train, or all")
+    p.add_argument("--suite", default="all", help="comma list of augment, roofline, loader, train, host, or all (all but host)")
     p.add_argument("--size", choices=SIZES, default="smoke", help="smoke: seconds, CPU (CI); full: the real figures")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the JSON (and PNG)")
     p.add_argument("--name", default=None, help="file name of the JSON (default: <device>-<date>.json)")
     p.add_argument("--chart", action="store_true", help="also draw a PNG chart next to the JSON")
     p.add_argument("--methods", type=_csv, default=None, help="comma list (default: the five methods)")
     p.add_argument("--image-sizes", type=lambda t: _csv(t, int), default=None)
-    p.add_argument("--batches", type=lambda t: _csv(t, int), default=None, help="cuda batch sizes (augment)")
+    p.add_argument("--batches", type=lambda t: _csv(t, int), default=None, help="cuda batch sizes (augment, host)")
     p.add_argument("--impls", type=_csv, default=None, help="only these implementations (augment/loader/train)")
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--warmup", type=int, default=None)
@@ -212,7 +222,7 @@ def main(argv=None) -> int:
     if argv and argv[0] == "run":
         argv = argv[1:]
     args = _run_parser().parse_args(argv)
-    suites = list(SUITES) if args.suite == "all" else _csv(args.suite)
+    suites = list(ALL_SUITES) if args.suite == "all" else _csv(args.suite)
     unknown = [s for s in suites if s not in SUITES]
     if unknown:
         print(f"unknown suite(s) {unknown}; choose from {', '.join(SUITES)} or all", file=sys.stderr)

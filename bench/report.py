@@ -70,6 +70,16 @@ def print_table(result: dict, file=None):
             print(_table(["name", "status", "MB/img", "compulsory MB/img", "x compulsory", "img/s", "GB/s",
                           "of copy BW", "reason"], table), file=file)
             continue
+        if suite == "host":
+            print("host side of the cuda executor on this CPU (device work recorded, not run)", file=file)
+            table = [[r["name"], r["status"], _fmt(r.get("host_ms_per_batch")), _fmt(r.get("host_ceiling_img_s")),
+                      _fmt(r.get("dali_gil_ms_per_batch")), _fmt(r.get("launches")), _fmt(r.get("uploads")),
+                      _fmt(r.get("memsets")), _fmt(r.get("syncs")),
+                      _fmt(r["bytes_per_image"] / 1e6 if r.get("bytes_per_image") else None),
+                      _fmt(r.get("bytes_vs_min")), r.get("reason") or ""] for r in rows]
+            print(_table(["name", "status", "host ms", "ceiling img/s", "DALI GIL ms", "launches", "uploads",
+                          "memsets", "syncs", "MB/img", "x min", "reason"], table), file=file)
+            continue
         table = [[r["name"], r["status"], *_throughput_cells(r), _cpu_cell(r), r.get("reason") or ""]
                  for r in rows]
         print(_table(["name", "status", "images/s (median)", "min..max", "CPU cores (system)", "reason"], table),

@@ -1,5 +1,6 @@
 """Benchmark 2: roofline. For each method, the bytes its kernels must move per image (counted
-from the plan by :mod:`bench.bytes_model`) and the achieved fraction of the device's
+from the cuda executor's own launches on the recording backend:
+:func:`bench.bytes_model.record`) and the achieved fraction of the device's
 measured copy bandwidth (a torch device-to-device copy: 2 x size bytes per copy).
 
 Per timed run r (seed 10_000 + r, the same seeds as the augment suite's cuda rows):
@@ -52,7 +53,7 @@ def run(cfg: dict) -> dict:
             base["views"] = views
 
             def model(method=method, views=views):
-                traces = [bytes_model.trace(method, batch, size, size, s, views, mix if method.needs_mixing else None)
+                traces = [bytes_model.record(method, batch, size, size, s, views, mix if method.needs_mixing else None)
                           for s in seeds]
                 per_image = [t["bytes_per_image"] for t in traces]
                 return traces, {"per_image": common.stats(per_image),

@@ -37,13 +37,15 @@ def stream_rng(seed: int, shard_id: int = 0) -> np.random.Generator:
 class _Augment:
     """The batch callable behind a node (state: its Generator, advanced per batch)."""
 
-    def __init__(self, method: Method, mixing, views: bool, seed: int, shard_id: int, gpu: bool):
+    def __init__(self, method: Method, mixing, views: bool, seed: int, shard_id: int, gpu: bool,
+                 backend: str | None = None):
         self.method, self.mixing, self.views, self.gpu = method, mixing, views, gpu
         self.n_views = method.jsd_views if views else 1
+        self.backend = backend  # None: "cuda" or "cpu" by ``gpu`` ("recording": host benchmark)
         self.rng = stream_rng(seed, shard_id)
 
     def __call__(self, images, pool=None):
-        if not self.gpu:
+        if not self.gpu or self.backend == "recording":  # no real device to select
             return self._run(images, pool)
         import cupy
 
@@ -55,18 +57,18 @@ class _Augment:
     def _run(self, images, pool):
         from .executors.backend import get_backend
 
-        backend = get_backend("cuda" if self.gpu else "cpu")
+        backend = get_backend(self.backend or ("cuda" if self.gpu else "cpu"))
         xp = backend.xp
         shapes = {tuple(a.shape) for a in images}
         if len(shapes) != 1 or len(next(iter(shapes))) != 3 or next(iter(shapes))[2] != 3:
             raise ValueError(f"gpuaug.dali nodes need batch-dense uint8 HWC RGB images (crop or resize "
                              f"to one size first); got shapes {sorted(shapes)[:4]}")
-        x = xp.ascontiguousarray(xp.stack(images))
+        x = _dense_batch(xp, images)
         n, h, w = (int(s) for s in x.shape[:3])
         pictures = None
         if self.method.needs_mixing:
             if pool is not None:
-                pool = xp.stack(pool)
+                pool = _dense_batch(xp, pool)
                 if tuple(pool.shape[1:3]) != (h, w):
                     raise ValueError(f"mixing pictures from the pipeline are {tuple(pool.shape[1:3])}, "
                                      f"images are {(h, w)}: crop them to the images' size")
@@ -75,12 +77,28 @@ class _Augment:
                 kind = ArrayKind("cupy", True, x.device.id) if self.gpu else ArrayKind("numpy", False)
                 source = SetSource(self.mixing, h, w, kind)
                 pictures = source.gather(source.sample(n, self.rng), backend)
-        outs = [self.method.execute(self.method.plan(n, h, w, self.rng), x, pictures, backend)
-                for _ in range(self.n_views)]
+        outs = self.method.execute_all([self.method.plan(n, h, w, self.rng) for _ in range(self.n_views)], x,
+                                       pictures, backend)
         if self.views:
             outs.insert(0, to_float(backend, x))
         outs = [list(xp.ascontiguousarray(o)) for o in outs]
         return tuple(outs) if len(outs) > 1 else outs[0]
+
+
+def _dense_batch(xp, samples):
+    """The samples as one (N, ...) array: a read-only view when they already lie back to
+    back in one buffer (DALI's dense TensorLists: no copy), else one stack."""
+    first = samples[0]
+    step = first.nbytes
+    if step and all(a.flags.c_contiguous and a.shape == first.shape and a.dtype == first.dtype for a in samples):
+        address = (lambda a: a.ctypes.data) if isinstance(first, np.ndarray) else (lambda a: a.data.ptr)
+        start = address(first)
+        if all(address(a) == start + i * step for i, a in enumerate(samples)):
+            shape = (len(samples),) + tuple(first.shape)
+            if isinstance(first, np.ndarray):
+                return np.lib.stride_tricks.as_strided(first, shape, (step,) + first.strides, writeable=False)
+            return type(first)(shape, first.dtype, memptr=first.data)  # CuPy: a view of the same memory
+    return xp.ascontiguousarray(xp.stack(samples))
 
 
 def _pipeline_seed() -> int:

@@ -4,12 +4,13 @@
 // histograms (autocontrast, equalize) or the sum of its grey levels L (contrast's
 // mean).  Grid (blocks_per_sample, n_samples), any block size; bins are privatised in
 // shared memory and merged into global memory once per block.
-// Images are dense NHWC uint8, n_pixels = H * W per sample.
+// Images are dense NHWC uint8, n_pixels = H * W per sample; sample s reads the image at
+// src_ptrs[s].
 
 #define OP_CONTRAST 11
 
 extern "C" __global__ void gpuaug_histograms(
-    const unsigned char* __restrict__ images, const int* __restrict__ ids,
+    const unsigned long long* __restrict__ src_ptrs, const int* __restrict__ ids,
     const int* __restrict__ samples, int n_pixels,
     unsigned int* __restrict__ hist, unsigned long long* __restrict__ lum_sum)
 {
@@ -22,7 +23,7 @@ extern "C" __global__ void gpuaug_histograms(
     if (threadIdx.x == 0) block_sum = 0ull;
     __syncthreads();
 
-    const unsigned char* img = images + (long long)s * n_pixels * 3;
+    const unsigned char* img = (const unsigned char*)src_ptrs[s];
     const long long stride = (long long)gridDim.x * blockDim.x;
     unsigned long long local = 0ull;
     for (long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x; p < n_pixels; p += stride) {

@@ -60,6 +60,50 @@ static __device__ __forceinline__ float hash_uniform(unsigned int seed, unsigned
     return __fmul_rn((float)(h >> 8), 5.9604644775390625e-08f);  // 2^-24
 }
 
+// ---- 4 elements per thread: one 4-byte load per uint8 input, one 16-byte store.
+// A kernel takes the vector path when every pointer it uses is aligned and n_elems is a
+// multiple of 4 (so every sample's start is aligned too); the per-element math is the
+// scalar path's, so both give the same bits.
+struct alignas(4) u8x4 { unsigned char v[4]; };
+struct alignas(16) f32x4 { float v[4]; };
+
+static __device__ __forceinline__ u8x4 load4(const unsigned char* p)
+{
+#ifdef __CUDACC_RTC__
+    return *reinterpret_cast<const u8x4*>(p);
+#else
+    u8x4 r;
+    memcpy(&r, p, sizeof r);
+    return r;
+#endif
+}
+
+static __device__ __forceinline__ void store4(float* p, const f32x4& v)
+{
+#ifdef __CUDACC_RTC__
+    *reinterpret_cast<f32x4*>(p) = v;
+#else
+    memcpy(p, &v, sizeof v);
+#endif
+}
+
+static __device__ __forceinline__ bool aligned(const void* p, unsigned long long bytes)
+{
+    return ((unsigned long long)p & (bytes - 1)) == 0;
+}
+
+static __device__ __forceinline__ float weighted_elem(
+    const unsigned char* images, const unsigned long long* chains, int k, const float* w,
+    float m, float one_m, long long i)
+{
+    float mix = 0.0f;
+    for (int j = 0; j < k; ++j) {
+        const unsigned char* c = (const unsigned char*)chains[j];
+        mix = __fadd_rn(mix, __fmul_rn(w[j], unit(c[i])));
+    }
+    return __fadd_rn(__fmul_rn(one_m, unit(images[i])), __fmul_rn(m, mix));
+}
+
 // chains: k pointers to (N, H, W, 3) uint8 batches; weights (N, k); skip (N,).
 extern "C" __global__ void gpuaug_weighted_mix(
     const unsigned char* __restrict__ images, const unsigned long long* __restrict__ chains, int k,
@@ -72,13 +116,24 @@ extern "C" __global__ void gpuaug_weighted_mix(
     const float m = skip[s];
     const float one_m = __fsub_rn(1.0f, m);
     const long long stride = (long long)gridDim.x * blockDim.x;
-    for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < n_elems; e += stride) {
-        float mix = 0.0f;
+    const long long t0 = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    bool vec = n_elems % 4 == 0 && aligned(images, 4) && aligned(out, 16);
+    for (int j = 0; j < k; ++j) vec = vec && aligned((const void*)chains[j], 4);
+    const long long n_vec = vec ? n_elems / 4 : 0;
+    for (long long q = t0; q < n_vec; q += stride) {
+        const long long i = base + 4 * q;
+        const u8x4 x = load4(images + i);
+        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         for (int j = 0; j < k; ++j) {
-            const unsigned char* c = (const unsigned char*)chains[j];
-            mix = __fadd_rn(mix, __fmul_rn(w[j], unit(c[base + e])));
+            const u8x4 c = load4((const unsigned char*)chains[j] + i);
+            for (int l = 0; l < 4; ++l) acc[l] = __fadd_rn(acc[l], __fmul_rn(w[j], unit(c.v[l])));
         }
-        out[base + e] = __fadd_rn(__fmul_rn(one_m, unit(images[base + e])), __fmul_rn(m, mix));
+        f32x4 o;
+        for (int l = 0; l < 4; ++l) o.v[l] = __fadd_rn(__fmul_rn(one_m, unit(x.v[l])), __fmul_rn(m, acc[l]));
+        store4(out + i, o);
+    }
+    for (long long e = 4 * n_vec + t0; e < n_elems; e += stride) {
+        out[base + e] = weighted_elem(images, chains, k, w, m, one_m, base + e);
     }
 }
 
@@ -99,7 +154,31 @@ extern "C" __global__ void gpuaug_pixmix_rounds(
     bool uses_picture = false;
     for (int j = 0; j < r; ++j) uses_picture = uses_picture || !(f[j] & 1);
     const long long stride = (long long)gridDim.x * blockDim.x;
-    for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < n_elems; e += stride) {
+    const long long t0 = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    bool vec = n_elems % 4 == 0 && aligned(start, 4) && aligned(out, 16) && (!uses_picture || aligned(picture, 4));
+    for (int j = 0; j < r; ++j) vec = vec && (!(f[j] & 1) || aligned((const void*)augmented[j], 4));
+    const long long n_vec = vec ? n_elems / 4 : 0;
+    for (long long q = t0; q < n_vec; q += stride) {
+        const long long i = base + 4 * q;
+        const u8x4 x = load4(start + i);
+        u8x4 pic4 = {{0, 0, 0, 0}};
+        if (uses_picture) pic4 = load4(picture + i);
+        float mixed[4];
+        for (int l = 0; l < 4; ++l) mixed[l] = unit(x.v[l]);
+        for (int j = 0; j < r; ++j) {
+            const bool is_aug = f[j] & 1;
+            const u8x4 a4 = is_aug ? load4((const unsigned char*)augmented[j] + i) : pic4;
+            for (int l = 0; l < 4; ++l) {
+                const float v = (is_aug || uses_picture) ? unit(a4.v[l]) : 0.0f;
+                const float res = (f[j] & 2) ? mix_mul(mixed[l], v, sa[j], sb[j]) : mix_add(mixed[l], v, sa[j], sb[j]);
+                mixed[l] = clip01(res);
+            }
+        }
+        f32x4 o;
+        for (int l = 0; l < 4; ++l) o.v[l] = mixed[l];
+        store4(out + i, o);
+    }
+    for (long long e = 4 * n_vec + t0; e < n_elems; e += stride) {
         float mixed = unit(start[base + e]);
         const float pic = uses_picture ? unit(picture[base + e]) : 0.0f;
         for (int j = 0; j < r; ++j) {
@@ -111,18 +190,21 @@ extern "C" __global__ void gpuaug_pixmix_rounds(
     }
 }
 
-// One patch step, in place on chain: iparams (N, 6) top, left, box h, box w, mix op,
-// partner is the picture (else augmented); fparams (N, 3) a, b, threshold; seeds (N,).
+// One patch step, in place on chain (rows of N x H x W x 3 uint8): iparams (N, 6) top,
+// left, box h, box w, mix op, (unused); partners (N,): the address of row s's partner
+// image (its mixing picture or its augmented image, chosen on the host, so one launch
+// can serve the rows of several chains); fparams (N, 3) a, b, threshold; seeds (N,).
 // Only the box's elements are touched; grid.x covers the largest box of the batch.
 extern "C" __global__ void gpuaug_ipmix_patch(
-    unsigned char* __restrict__ chain, const unsigned char* __restrict__ picture,
-    const unsigned char* __restrict__ augmented, const int* __restrict__ iparams,
-    const float* __restrict__ fparams, const unsigned int* __restrict__ seeds, int height, int width)
+    unsigned char* __restrict__ chain, const unsigned long long* __restrict__ partners,
+    const int* __restrict__ iparams, const float* __restrict__ fparams,
+    const unsigned int* __restrict__ seeds, int height, int width)
 {
     const int s = blockIdx.y;
     const int* ip = iparams + (long long)s * 6;
     const int top = ip[0], left = ip[1], bh = ip[2], bw = ip[3], op = ip[4];
-    const unsigned char* partner = ip[5] ? picture : augmented;
+    if (bh <= 0 || bw <= 0) return;  // no box: the partner may not even exist
+    const unsigned char* partner = (const unsigned char*)partners[s];
     const float fa = fparams[s * 3], fb = fparams[s * 3 + 1], thr = fparams[s * 3 + 2];
     const unsigned int seed = seeds[s];
     const long long base = (long long)s * height * width * 3;
@@ -133,7 +215,7 @@ extern "C" __global__ void gpuaug_ipmix_patch(
         const int y = top + p / bw, x = left + p % bw;
         const unsigned int pixel = (unsigned int)y * (unsigned int)width + (unsigned int)x;
         const long long idx = base + 3ll * pixel + c;
-        const float x1 = unit(chain[idx]), x2 = unit(partner[idx]);
+        const float x1 = unit(chain[idx]), x2 = unit(partner[idx - base]);
         float mixed = x1;
         switch (op) {
         case MIX_ADD: mixed = mix_add(x1, x2, fa, fb); break;
@@ -144,6 +226,11 @@ extern "C" __global__ void gpuaug_ipmix_patch(
         }
         chain[idx] = (unsigned char)(int)__fmul_rn(clip01(mixed), 255.0f);
     }
+}
+
+static __device__ __forceinline__ float dynamic_elem(float u, float v, float a, float b, float ab)
+{
+    return clip01(__fadd_rn(__fadd_rn(__fmul_rn(a, u), __fmul_rn(b, v)), __fmul_rn(ab, __fsub_rn(u, v))));
 }
 
 // m1 (N,): out = clip(m1 x1 + m2 x2 + m1 m2 (x1 - x2)), m2 = 1 - m1.
@@ -157,9 +244,17 @@ extern "C" __global__ void gpuaug_dynamic_mix(
     const float b = m2[s];
     const float ab = __fmul_rn(a, b);
     const long long stride = (long long)gridDim.x * blockDim.x;
-    for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < n_elems; e += stride) {
-        const float u = unit(x1[base + e]), v = unit(x2[base + e]);
-        const float t = __fadd_rn(__fadd_rn(__fmul_rn(a, u), __fmul_rn(b, v)), __fmul_rn(ab, __fsub_rn(u, v)));
-        out[base + e] = clip01(t);
+    const long long t0 = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    const bool vec = n_elems % 4 == 0 && aligned(x1, 4) && aligned(x2, 4) && aligned(out, 16);
+    const long long n_vec = vec ? n_elems / 4 : 0;
+    for (long long q = t0; q < n_vec; q += stride) {
+        const long long i = base + 4 * q;
+        const u8x4 p = load4(x1 + i), r = load4(x2 + i);
+        f32x4 o;
+        for (int l = 0; l < 4; ++l) o.v[l] = dynamic_elem(unit(p.v[l]), unit(r.v[l]), a, b, ab);
+        store4(out + i, o);
+    }
+    for (long long e = 4 * n_vec + t0; e < n_elems; e += stride) {
+        out[base + e] = dynamic_elem(unit(x1[base + e]), unit(x2[base + e]), a, b, ab);
     }
 }

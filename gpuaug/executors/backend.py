@@ -8,6 +8,8 @@ Method code is written once against a backend: image-level ops go through
 * ``cuda``: CuPy + the CUDA kernels.
 * ``emulated``: numpy + the CUDA kernels run by the CPU emulator (tests of the CUDA path
   on machines without a GPU).
+* ``recording``: the cuda executor's host side with device work only recorded
+  (:mod:`.recording`; the host-cost benchmark).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-BACKENDS = ("cpu", "cuda", "emulated")
+BACKENDS = ("cpu", "cuda", "emulated", "recording")
 
 
 @dataclass(frozen=True)
@@ -51,4 +53,8 @@ def get_backend(name: str) -> Backend:
         from . import cuda
 
         return Backend("emulated", np, lambda x, ids, v: cuda.apply_ops_xp(x, ids, v, "emulated"))
+    if name == "recording":
+        from . import cuda, recording
+
+        return Backend("recording", recording.xp, lambda x, ids, v: cuda.apply_ops_xp(x, ids, v, "recording"))
     raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")

@@ -8,19 +8,25 @@ One launch per kernel family and batch, families no sample uses are skipped:
 4. ``resize.cu``     downscale: Pillow's BILINEAR resize down and back up, one launch per
                      separable pass (four), with fixed-point taps computed on the host
 
-The host only prepares small per-sample parameter arrays (numpy, no per-sample Python
-apart from rotate's coefficients in ``params.affine_coefficients`` and downscale's tap
-tables, one per distinct size pair) and uploads them in two packed arrays. The same
-code runs on CuPy arrays (backend "cuda") or numpy arrays (backend "emulated": the
-kernels executed on the CPU, for tests without a GPU).
+The host only prepares small per-sample parameter arrays (numpy, no per-sample Python:
+Python runs per distinct rotate angle and per distinct downscale size, both cached) and
+sends them in one packed upload per step (:mod:`.staging`: pinned and asynchronous on
+CUDA). Every kernel reads each sample from its own source address, so
+:func:`apply_chains_xp` runs the chains of a batch together, one step for all of them,
+skipping rows at steps where they have no op. The same code runs on CuPy arrays (backend
+"cuda"), numpy arrays (backend "emulated": the kernels executed on the CPU, for tests
+without a GPU) or recording stand-ins (backend "recording": host cost only).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
 from .. import _arrays
 from ..ops import OP_FAMILIES, OP_IDS
+from . import staging
 from .launch import get_kernel
 from .params import affine_coefficients, pil_bilinear_coefficients, pil_vertical_first
 
@@ -29,6 +35,8 @@ _MAX_BLOCKS_PER_SAMPLE = 64
 _ID = OP_IDS
 _FAMILY = OP_FAMILIES
 _HIST_OPS = np.array([_ID["autocontrast"], _ID["equalize"], _ID["contrast"]], dtype=np.int32)
+_NEEDS_HIST = np.isin(np.arange(len(_FAMILY)), _HIST_OPS)  # by op id
+_IS_LUT = _FAMILY == "lut"
 _DOWNSCALE = _ID["downscale"]
 
 
@@ -66,17 +74,17 @@ def downscale_sizes(values: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.stack([small_h, small_w], axis=1)
 
 
-def _resize_passes(in_h: int, in_w: int, out_h: int, out_w: int, table_offset) -> list:
-    """The two passes (in_h, in_w, axis, out_len, table_off, kmax) of one Pillow resize, in
-    Pillow's order; an axis that keeps its size gets an identity pass (exact)."""
-    def one(h, w, axis, out_len):
-        n_in = w if axis == 0 else h
-        off, kmax = table_offset(n_in, out_len)
-        return [h, w, axis, out_len, off, kmax]
+@functools.lru_cache(maxsize=8192)
+def _size_steps(height: int, width: int, small_h: int, small_w: int) -> tuple:
+    """The four passes (in_h, in_w, axis, out_len, n_in) of downscale through
+    (small_h, small_w): two per Pillow resize, in Pillow's order; an axis that keeps its
+    size gets an identity pass (exact)."""
+    def resize(in_h, in_w, out_h, out_w):
+        if pil_vertical_first(in_h, in_w, out_h, out_w):
+            return ((in_h, in_w, 1, out_h, in_h), (out_h, in_w, 0, out_w, in_w))
+        return ((in_h, in_w, 0, out_w, in_w), (in_h, out_w, 1, out_h, in_h))
 
-    if pil_vertical_first(in_h, in_w, out_h, out_w):
-        return [one(in_h, in_w, 1, out_h), one(out_h, in_w, 0, out_w)]
-    return [one(in_h, in_w, 0, out_w), one(in_h, out_w, 1, out_h)]
+    return resize(height, width, small_h, small_w) + resize(small_h, small_w, height, width)
 
 
 def downscale_plan(small: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -85,25 +93,24 @@ def downscale_plan(small: np.ndarray, height: int, width: int) -> tuple[np.ndarr
     Returns ``passes`` int32 (4, n, 6): per pass and sample (in_h, in_w, axis, out_len,
     table_off, kmax) for ``resize.cu``, and ``tables`` int32: the concatenated
     (xmin, xsize, kk) tables of ``params.pil_bilinear_coefficients``, one per distinct
-    (in_size, out_size) pair. Python runs once per distinct intermediate size.
+    (in_size, out_size) pair. Python runs once per distinct intermediate size (cached
+    steps and taps, a few dictionary look-ups).
     """
-    parts, offsets, total = [], {}, 0
-
-    def table_offset(n_in, n_out):
-        nonlocal total
-        key = (n_in, n_out)
-        if key not in offsets:
-            xmin, xsize, kk = pil_bilinear_coefficients(n_in, n_out)
-            offsets[key] = (total, kk.shape[1])
-            parts.extend((xmin, xsize, kk.ravel()))
-            total += 2 * n_out + kk.size
-        return offsets[key]
-
-    sizes, inverse = np.unique(np.asarray(small, dtype=np.int64).reshape(-1, 2), axis=0, return_inverse=True)
-    per_size = np.zeros((4, sizes.shape[0], 6), dtype=np.int32)
-    for u, (sh, sw) in enumerate(sizes.tolist()):
-        per_size[:, u] = (_resize_passes(height, width, sh, sw, table_offset)
-                          + _resize_passes(sh, sw, height, width, table_offset))
+    small = np.asarray(small, dtype=np.int64).reshape(-1, 2)
+    codes, inverse = np.unique(small[:, 0] * 65536 + small[:, 1], return_inverse=True)  # sorted as (h, w)
+    parts, offsets, total, rows = [], {}, 0, []
+    for code in codes.tolist():
+        row = []
+        for in_h, in_w, axis, out_len, n_in in _size_steps(height, width, code >> 16, code & 0xFFFF):
+            where = offsets.get((n_in, out_len))
+            if where is None:
+                xmin, xsize, kk = pil_bilinear_coefficients(n_in, out_len)
+                where = offsets[(n_in, out_len)] = (total, kk.shape[1])
+                parts.extend((xmin, xsize, kk.ravel()))
+                total += 2 * out_len + kk.size
+            row.append((in_h, in_w, axis, out_len) + where)
+        rows.append(row)
+    per_size = np.array(rows, dtype=np.int32).reshape(-1, 4, 6).transpose(1, 0, 2)
     tables = np.concatenate(parts).astype(np.int32) if parts else np.zeros(1, np.int32)
     return np.ascontiguousarray(per_size[:, inverse.reshape(-1)]), tables
 
@@ -115,7 +122,11 @@ def _xp(backend: str):
         return cupy
     if backend == "emulated":
         return np
-    raise ValueError(f"backend must be 'cuda' or 'emulated', got {backend!r}")
+    if backend == "recording":
+        from .recording import xp
+
+        return xp
+    raise ValueError(f"backend must be 'cuda', 'emulated' or 'recording', got {backend!r}")
 
 
 def _check_inputs(xp, images, ids, values):
@@ -127,7 +138,11 @@ def _check_inputs(xp, images, ids, values):
         raise ValueError(f"images must be an NHWC batch (N, H, W, 3) with H, W >= 1, got shape {images.shape}")
     if not images.flags.c_contiguous:
         raise ValueError("images must be C-contiguous")
-    n = images.shape[0]
+    n_src = images.shape[0]
+    n = ids.shape[0] if isinstance(ids, np.ndarray) and ids.ndim == 1 else n_src
+    if (n_src == 0 and n) or (n_src and n % n_src):
+        raise ValueError(f"ids must have one entry per image or per image and chain (a multiple of "
+                         f"{n_src}), got {n}")
     for name, arr, dtype in (("ids", ids, np.int32), ("values", values, np.float64)):
         if not isinstance(arr, np.ndarray):
             raise TypeError(f"{name} must be a host numpy array, got {type(arr).__name__}")
@@ -143,75 +158,124 @@ def apply_ops_xp(images, ids: np.ndarray, values: np.ndarray, backend: str):
     ``images``: C-contiguous (N, H, W, 3) uint8, a CuPy array for backend "cuda" (on the
     current device and stream) or a numpy array for "emulated". ``ids`` (int32) and
     ``values`` (float64) are host arrays of length N, already range-checked
-    (``ops.check_values``).
+    (``ops.check_values``) -- or of length m N: several chains of the batch in one call,
+    output sample v made from ``images[v % N]`` (result (m N, H, W, 3)). Chains of
+    several steps: :func:`apply_chains_xp`.
     """
     xp = _xp(backend)
     _check_inputs(xp, images, ids, values)
-    n, h, w, _ = images.shape
-    out = xp.empty_like(images)
-    if n == 0:
-        return out
+    n, (n_src, h, w, _) = ids.shape[0], images.shape
+    out = xp.empty((n, h, w, 3), dtype=np.uint8)
+    if n:
+        _step(xp, backend, images, None, np.zeros(n, bool), ids, values, out, np.ones(n, bool))
+    return out
+
+
+def apply_chains_xp(images, ids: np.ndarray, values: np.ndarray, backend: str, needed=None):
+    """Run M chain tables (``ids``, ``values`` of shape (M, D), row v a chain of
+    ``images[v % N]``) and return the (M, H, W, 3) results, or ``images`` itself when no
+    row has an op.
+
+    One executor step per chain step for all rows, and no pass over a row at a step where
+    it has no op: each row's identity steps are moved to the front (identity commutes, so
+    the chain is the same), a row reads the input batch until its first op and its own
+    previous result after that, and rows without any op are copied at the last step --
+    unless ``needed`` (bool (M,)) says the caller never reads them (left undefined).
+    """
+    xp = _xp(backend)
+    m, depth = ids.shape
+    has_op = ids != _ID["identity"]
+    if m == 0 or not has_op.any():
+        return images
+    _check_inputs(xp, images, ids[:, 0], values[:, 0])
+    order = np.argsort(has_op, axis=1, kind="stable")  # identity steps first, ops in order
+    ids = np.take_along_axis(ids, order, axis=1)
+    values = np.take_along_axis(values, order, axis=1)
+    has_op = np.take_along_axis(has_op, order, axis=1)
+    steps = np.flatnonzero(has_op.any(axis=0))
+    _, h, w, _ = images.shape
+    copy_opless = np.ones(m, bool) if needed is None else np.asarray(needed, bool).reshape(m)
+    started = np.zeros(m, bool)
+    prev = None
+    for s in steps.tolist():
+        process = has_op[:, s] | ((s == steps[-1]) & ~started & copy_opless)  # the last step copies op-less rows
+        out = xp.empty((m, h, w, 3), dtype=np.uint8)
+        _step(xp, backend, images, prev, started, np.ascontiguousarray(ids[:, s]),
+              np.ascontiguousarray(values[:, s]), out, process)
+        started |= has_op[:, s]
+        prev = out
+    return prev
+
+
+def _step(xp, backend, images, prev, started, ids, values, out, process):
+    """Apply op ``ids[v]`` to row v for every v in ``process`` (a mask), reading
+    ``prev[v]`` where ``started[v]`` else ``images[v % N]``, writing ``out[v]``."""
+    n_src, h, w, _ = images.shape
+    n = ids.shape[0]
     n_pixels = h * w
+    stride = n_pixels * 3
+    rows = np.arange(n, dtype=np.uint64)
+    src = np.uint64(staging.address(images)) + (rows % np.uint64(n_src)) * np.uint64(stride)
+    if prev is not None:
+        src = np.where(started, np.uint64(staging.address(prev)) + rows * np.uint64(stride), src)
 
     # Which samples each family works on (host numpy, all vectorised).
-    hist_samples = np.nonzero(np.isin(ids, _HIST_OPS))[0]
-    lut_samples = np.nonzero(_FAMILY[ids] == "lut")[0]
-    apply_samples = np.nonzero(ids != _DOWNSCALE)[0]
-    down_samples = np.nonzero(ids == _DOWNSCALE)[0]
-    passes, tables = downscale_plan(downscale_sizes(values[down_samples], h, w), h, w)
+    hist_samples = np.flatnonzero(process & _NEEDS_HIST[ids]).astype(np.int32)
+    lut_samples = np.flatnonzero(process & _IS_LUT[ids]).astype(np.int32)
+    down = process & (ids == _DOWNSCALE)
+    apply_samples = np.flatnonzero(process & ~down).astype(np.int32)
+    fresh = down & ~started
+    n_fresh = int(fresh.sum())
+    down_samples = np.concatenate([np.flatnonzero(fresh), np.flatnonzero(down & started)]).astype(np.int32)
+    parts = {"ids": ids, "hist": hist_samples, "lut": lut_samples, "apply": apply_samples,
+             "values": values, "coeffs": affine_coefficients(ids, values, h, w), "src": src}
+    if down_samples.size:
+        passes, tables = downscale_plan(downscale_sizes(values[down_samples], h, w), h, w)
+        parts.update(down=down_samples, down_src=down_samples % n_src, passes=passes.ravel(), tables=tables)
+    dev = staging.upload(xp, parts)  # one (pinned, async) upload for the whole step
 
-    # Two packed uploads: int32 and float64 parameters, sliced into views.
-    int_parts = {"ids": ids, "hist": hist_samples, "lut": lut_samples, "apply": apply_samples,
-                 "down": down_samples, "passes": passes.ravel(), "tables": tables}
-    dbl_parts = {"values": values, "coeffs": affine_coefficients(ids, values, h, w).ravel()}
-    dev = {**_pack(xp, int_parts, np.int32), **_pack(xp, dbl_parts, np.float64)}
-
-    hist = lum_sum = None
+    hist = lum_sum = luts = placeholder = None
     if hist_samples.size:
-        hist = xp.zeros((n, 3, 256), dtype=np.uint32)
-        lum_sum = xp.zeros(n, dtype=np.uint64)
+        # one memset: lum_sum (n uint64) then the histograms (n x 3 x 256 uint32)
+        counts = xp.zeros(n + n * 3 * 128, dtype=np.uint64)
+        lum_sum = counts[:n]
+        hist = counts[n:].view(np.uint32)
         get_kernel("histogram", "gpuaug_histograms", backend)(
             (_blocks(n_pixels, 16), hist_samples.size), BLOCK,
-            (images, dev["ids"], dev["hist"], n_pixels, hist, lum_sum))
+            (dev["src"], dev["ids"], dev["hist"], n_pixels, hist, lum_sum))
+    if hist is None or not lut_samples.size:
+        placeholder = xp.empty(8, dtype=np.uint64)  # never read: no sample needs it
     if hist is None:
-        hist = xp.zeros(1, dtype=np.uint32)  # never read: no sample needs it
-        lum_sum = xp.zeros(1, dtype=np.uint64)
+        lum_sum = placeholder
+        hist = placeholder.view(np.uint32)
 
-    luts = xp.zeros(1, dtype=np.uint8)
     if lut_samples.size:
         luts = xp.empty((n, 3, 256), dtype=np.uint8)
         get_kernel("lut", "gpuaug_build_luts", backend)(
             (3, lut_samples.size), BLOCK, (dev["ids"], dev["values"], dev["lut"], hist, n_pixels, luts))
+    else:
+        luts = placeholder.view(np.uint8)
 
     if apply_samples.size:
         get_kernel("apply", "gpuaug_apply", backend)(
             (_blocks(n_pixels, 4), apply_samples.size), BLOCK,
-            (images, out, dev["apply"], dev["ids"], dev["values"], dev["coeffs"], luts, lum_sum, h, w))
+            (dev["src"], out, dev["apply"], dev["ids"], dev["values"], dev["coeffs"], luts, lum_sum, h, w))
 
     if down_samples.size:
-        # images -> a -> b (small) -> a -> out; every intermediate fits in h x w.
+        # source -> a -> b (small) -> a -> out; every intermediate fits in h x w.
         resample = get_kernel("resize", "gpuaug_resample_pass", backend)
         nd = down_samples.size
         buf_a = xp.empty((nd, h, w, 3), dtype=np.uint8)
         buf_b = xp.empty((nd, h, w, 3), dtype=np.uint8)
         grid = (_blocks(n_pixels, 4), nd)
-        stride = n_pixels * 3
-        chain = ((images, buf_a, 1, 0), (buf_a, buf_b, 0, 0), (buf_b, buf_a, 0, 0), (buf_a, out, 0, 1))
-        for k, (src, dst, src_by_sample, dst_by_sample) in enumerate(chain):
-            step = dev["passes"][k * nd * 6:(k + 1) * nd * 6]
-            resample(grid, BLOCK, (src, dst, dev["down"], step, dev["tables"], stride, src_by_sample, dst_by_sample))
-    return out
-
-
-def _pack(xp, parts: dict, dtype) -> dict:
-    """Concatenate host arrays, upload once, return contiguous views by name."""
-    flat = [np.asarray(a, dtype=dtype).ravel() for a in parts.values()]
-    packed = xp.asarray(np.concatenate(flat))
-    views, start = {}, 0
-    for name, a in zip(parts, flat):
-        views[name] = packed[start:start + a.size]
-        start += a.size
-    return views
+        passes = [dev["passes"][k * nd * 6:(k + 1) * nd * 6] for k in range(4)]  # contiguous views
+        # first pass: rows before their first op read images[v % N], the others prev[v]
+        for lo, hi, src_arr, samples in ((0, n_fresh, images, "down_src"), (n_fresh, nd, prev, "down")):
+            if hi > lo:
+                resample((grid[0], hi - lo), BLOCK, (src_arr, buf_a[lo:hi], dev[samples][lo:hi],
+                                                     passes[0][6 * lo:6 * hi], dev["tables"], stride, 1, 0))
+        for k, (src_arr, dst, dst_by_sample) in enumerate(((buf_a, buf_b, 0), (buf_b, buf_a, 0), (buf_a, out, 1)), 1):
+            resample(grid, BLOCK, (src_arr, dst, dev["down"], passes[k], dev["tables"], stride, 0, dst_by_sample))
 
 
 def apply_ops_device(images, ids: np.ndarray, values: np.ndarray, kind: _arrays.ArrayKind):

@@ -8,6 +8,9 @@
 * ``"emulated"``: the same file is compiled by g++ together with the shim
   ``kernels/cuda_emu.h`` into a shared library (cached on disk by source hash) whose
   generated ``extern "C"`` launchers run the kernel on CPU threads; arrays are numpy.
+* ``"recording"``: nothing is compiled or run; arguments are checked as for ``"cuda"``
+  and the launch is recorded (with the bytes it would move) by
+  :mod:`gpuaug.executors.recording` (host-cost benchmark without a GPU).
 
 Both return a :class:`Kernel`, called as ``kernel(grid, block, args)``. Kernel signatures
 are parsed from the source (``extern "C" __global__ void name(...)``), and every
@@ -18,6 +21,7 @@ a file to PTX with NVRTC (no GPU needed) and returns the compiler log.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import importlib.resources
 import os
@@ -31,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-BACKENDS = ("cuda", "emulated")
+BACKENDS = ("cuda", "emulated", "recording")
 NVRTC_OPTIONS = ("--fmad=false", "-std=c++17")
 GXX_FLAGS = ("-std=c++20", "-O2", "-ffp-contract=off", "-pthread", "-fPIC", "-shared")
 SHIM_NAME = "cuda_emu.h"
@@ -171,12 +175,30 @@ def _dims(value, what: str) -> tuple[int, int, int]:
 
 
 def _check_launch(grid, block) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    try:
+        return _checked_dims(grid, block)  # launches repeat a few shapes: checked once each
+    except TypeError:  # unhashable (a list): check it directly
+        return _check_launch_dims(grid, block)
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_dims(grid, block):
+    return _check_launch_dims(grid, block)
+
+
+def _check_launch_dims(grid, block):
     grid, block = _dims(grid, "grid"), _dims(block, "block")
     if grid[1] > 65535 or grid[2] > 65535 or grid[0] > 2**31 - 1:
         raise ValueError(f"grid {grid} exceeds CUDA limits (x < 2**31, y and z <= 65535)")
     if block[0] * block[1] * block[2] > MAX_BLOCK_THREADS or block[2] > 64:
         raise ValueError(f"block {block} exceeds CUDA limits ({MAX_BLOCK_THREADS} threads, z <= 64)")
     return grid, block
+
+
+@functools.lru_cache(maxsize=None)
+def _int_range(dtype: np.dtype) -> tuple[int, int]:
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
 
 
 def _scalar(param: Param, value, kernel: str):
@@ -190,9 +212,9 @@ def _scalar(param: Param, value, kernel: str):
         if not isinstance(value, (int, np.integer, bool, np.bool_)):
             raise TypeError(f"{where} must be an integer, got {type(value).__name__}")
         if param.dtype.kind != "b":
-            info = np.iinfo(param.dtype)
-            if not info.min <= int(value) <= info.max:
-                raise ValueError(f"{where}: {int(value)} is out of range [{info.min}, {info.max}]")
+            low, high = _int_range(param.dtype)
+            if not low <= int(value) <= high:
+                raise ValueError(f"{where}: {int(value)} is out of range [{low}, {high}]")
         return param.dtype.type(value)
     if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{where} must be a real number, got {type(value).__name__}")
@@ -208,6 +230,12 @@ def _check_array(param: Param, value, array_type, kernel: str):
     if not value.flags.c_contiguous:
         raise ValueError(f"{where} must be C-contiguous")
     return value
+
+
+def _checked_args(sig: Signature, args, array_type) -> tuple:
+    """Arguments checked against the signature: arrays of ``array_type``, exact scalars."""
+    return tuple(_check_array(p, a, array_type, sig.name) if p.pointer else _scalar(p, a, sig.name)
+                 for p, a in zip(sig.params, args))
 
 
 class Kernel:
@@ -274,17 +302,11 @@ def _cuda_kernel(file_stem: str, sig: Signature, device: int) -> Kernel:
         if here != device:
             raise RuntimeError(f"kernel {sig.name} was loaded on cuda:{device} but cuda:{here} is current; "
                                "get it with get_kernel under the device it runs on")
-        converted = []
-        for p, a in zip(sig.params, args):
-            if p.pointer:
-                arr = _check_array(p, a, cupy.ndarray, sig.name)
-                if arr.device.id != device:
-                    raise ValueError(f"kernel {sig.name} (cuda:{device}): argument {p.name!r} is on "
-                                     f"cuda:{arr.device.id}")
-                converted.append(arr)
-            else:
-                converted.append(_scalar(p, a, sig.name))
-        fn(grid, block, tuple(converted))  # current CuPy stream, on `device`
+        converted = _checked_args(sig, args, cupy.ndarray)
+        for p, arr in zip(sig.params, converted):
+            if p.pointer and arr.device.id != device:
+                raise ValueError(f"kernel {sig.name} (cuda:{device}): argument {p.name!r} is on cuda:{arr.device.id}")
+        fn(grid, block, converted)  # current CuPy stream, on `device`
 
     return Kernel(sig, "cuda", launch, device)
 
@@ -390,15 +412,26 @@ def _emulated_kernel(file_stem: str, source: str, sigs: dict, sig: Signature) ->
     return Kernel(sig, "emulated", launch)
 
 
+# ---------------------------------------------------------------- backend: recording
+
+def _recording_kernel(sig: Signature) -> Kernel:
+    from . import recording
+
+    def launch(grid, block, args):
+        recording.record_launch(sig, grid, _checked_args(sig, args, recording.RecArray))
+
+    return Kernel(sig, "recording", launch)
+
+
 # ---------------------------------------------------------------- entry point
 
 _kernels: dict[tuple[str, str, str, int | None], Kernel] = {}
 
 
 def get_kernel(file_stem: str, kernel_name: str, backend: str, device: int | None = None) -> Kernel:
-    """The kernel ``kernel_name`` of ``kernels/<file_stem>.cu`` for ``backend`` ("cuda" or
-    "emulated"); for "cuda", loaded on ``device`` (default: the calling thread's current
-    device -- pass it explicitly from worker threads, whose current device is 0)."""
+    """The kernel ``kernel_name`` of ``kernels/<file_stem>.cu`` for ``backend`` (one of BACKENDS);
+    for "cuda", loaded on ``device`` (default: the calling thread's current device -- pass it
+    explicitly from worker threads, whose current device is 0)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "cuda":
@@ -418,6 +451,8 @@ def get_kernel(file_stem: str, kernel_name: str, backend: str, device: int | Non
         )
     if backend == "cuda":
         kernel = _cuda_kernel(file_stem, sigs[kernel_name], device)
+    elif backend == "recording":
+        kernel = _recording_kernel(sigs[kernel_name])
     else:
         kernel = _emulated_kernel(file_stem, source, sigs, sigs[kernel_name])
     _kernels[key] = kernel

@@ -1,7 +1,7 @@
 """Launch the fused mixing kernels of ``kernels/mix.cu`` (backends "cuda" and "emulated").
 
-Called through :mod:`.mixops`, which validates the arguments. Per-sample parameters go up
-in at most three packed uploads (int32, float32, pointers); every kernel runs on a grid
+Called through :mod:`.mixops`, which validates the arguments. Per-sample parameters (and
+pointer tables) go up in one packed upload per call (:mod:`.staging`); every kernel runs on a grid
 (blocks_per_sample, N) with blockIdx.y the sample. ``traffic`` states, per operation,
 the bytes each kernel reads and writes (used by the benchmark's bytes model).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cuda import _pack
+from . import staging
 from .launch import get_kernel
 
 BLOCK = 256
@@ -26,13 +26,9 @@ def _blocks(n_elems: int) -> int:
     return max(1, min(_MAX_BLOCKS_PER_SAMPLE, -(-n_elems // (BLOCK * _ELEMS_PER_THREAD))))
 
 
-def _pointers(xp, arrays) -> object:
-    """A device (or host, emulated) uint64 table of the arrays' data pointers."""
-    if xp is np:
-        ptrs = [a.ctypes.data for a in arrays]
-    else:
-        ptrs = [a.data.ptr for a in arrays]
-    return xp.asarray(np.asarray(ptrs or [0], dtype=np.uint64))
+def _pointers(xp, arrays) -> np.ndarray:
+    """A host uint64 table of the arrays' data pointers (uploaded with the parameters)."""
+    return np.asarray([staging.address(a) for a in arrays] or [0], dtype=np.uint64)
 
 
 def _kernel(name, backend):
@@ -46,11 +42,10 @@ def weighted_mix(backend, images, chains, weights, skip):
     if n == 0:
         return out
     k = len(chains)
-    dev = _pack(xp, {"weights": weights, "skip": skip}, np.float32)
-    table = _pointers(xp, chains)
+    dev = staging.upload(xp, {"weights": weights, "skip": skip, "table": _pointers(xp, chains)})
     n_elems = h * w * 3
     _kernel("gpuaug_weighted_mix", backend)(
-        (_blocks(n_elems), n), BLOCK, (images, table, k, dev["weights"], dev["skip"], n_elems, out))
+        (_blocks(n_elems), n), BLOCK, (images, dev["table"], k, dev["weights"], dev["skip"], n_elems, out))
     return out
 
 
@@ -64,31 +59,47 @@ def pixmix_rounds(backend, start, picture, augmented, partner_is_aug, rounds, mu
     flags = np.zeros((n, k), dtype=np.int32)
     flags[:, :len(augmented)] = partner_is_aug.astype(np.int32) | (multiplicative.astype(np.int32) << 1)
     pad = ((0, 0), (0, k - len(augmented)))
-    ints = _pack(xp, {"rounds": rounds, "flags": flags}, np.int32)
-    floats = _pack(xp, {"a": np.pad(a, pad), "b": np.pad(b, pad)}, np.float32)
-    table = _pointers(xp, augmented or [start])
+    dev = staging.upload(xp, {"rounds": rounds.astype(np.int32), "flags": flags,
+                              "a": np.pad(a, pad).astype(np.float32), "b": np.pad(b, pad).astype(np.float32),
+                              "table": _pointers(xp, augmented or [start])})
     pic = picture if picture is not None else start  # never read: no active round uses it
     n_elems = h * w * 3
     _kernel("gpuaug_pixmix_rounds", backend)(
         (_blocks(n_elems), n), BLOCK,
-        (start, pic, table, ints["rounds"], ints["flags"], floats["a"], floats["b"], k, n_elems, out))
+        (start, pic, dev["table"], dev["rounds"], dev["flags"], dev["a"], dev["b"], k, n_elems, out))
     return out
 
 
 def ipmix_patch(backend, chain, picture, augmented, partner_is_picture, box, op, a, b, threshold, seed):
     """In place on ``chain`` (mixops copies it first unless asked not to)."""
+    n, h, w, _ = chain.shape
+    stride = np.uint64(h * w * 3)
+    rows = np.arange(n, dtype=np.uint64) * stride
+    partners = np.uint64(staging.address(augmented)) + rows
+    if picture is not None:
+        partners = np.where(partner_is_picture, np.uint64(staging.address(picture)) + rows, partners)
+    return patch_rows(backend, chain, partners, box, op, a, b, threshold, seed)
+
+
+def patch_rows(backend, chain, partners, box, op, a, b, threshold, seed):
+    """IPMix patch steps on the rows of ``chain`` (M, H, W, 3) in place, one launch: row
+    v mixes, inside ``box[v]``, with the image at address ``partners[v]`` (uint64 host
+    array; unused where the box is empty). Parameters as mixops.ipmix_patch, already
+    checked by the caller."""
     xp = _xp(backend)
     n, h, w, _ = chain.shape
     area = box[:, 2] * box[:, 3]
     if n == 0 or int(area.max(initial=0)) == 0:
         return chain
-    iparams = np.concatenate([box, op[:, None], partner_is_picture[:, None]], axis=1)
-    ints = _pack(xp, {"iparams": iparams, "seed": seed.view(np.int32)}, np.int32)
-    floats = _pack(xp, {"f": np.stack([a, b, threshold], axis=1)}, np.float32)
-    pic = picture if picture is not None else augmented  # never read: no box uses it
+    iparams = np.zeros((n, 6), dtype=np.int32)
+    iparams[:, :4] = box
+    iparams[:, 4] = op
+    dev = staging.upload(xp, {"iparams": iparams, "seed": np.asarray(seed, np.uint32),
+                              "f": np.stack([a, b, threshold], axis=1).astype(np.float32),
+                              "partners": np.asarray(partners, np.uint64)})
     _kernel("gpuaug_ipmix_patch", backend)(
         (_blocks(int(area.max()) * 3), n), BLOCK,
-        (chain, pic, augmented, ints["iparams"], floats["f"], ints["seed"].view(np.uint32), h, w))
+        (chain, dev["partners"], dev["iparams"], dev["f"], dev["seed"], h, w))
     return chain
 
 
@@ -99,7 +110,7 @@ def dynamic_mix(backend, x1, x2, m1, m2):
     if n == 0:
         return out
     n_elems = h * w * 3
-    dev = _pack(xp, {"m1": m1, "m2": m2}, np.float32)
+    dev = staging.upload(xp, {"m1": m1.astype(np.float32), "m2": m2.astype(np.float32)})
     _kernel("gpuaug_dynamic_mix", backend)((_blocks(n_elems), n), BLOCK, (x1, x2, dev["m1"], dev["m2"], n_elems, out))
     return out
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 MIX_OPS = ("add", "multiply", "random_pixels", "random_elems")
-KERNEL_BACKENDS = ("cuda", "emulated")
+KERNEL_BACKENDS = ("cuda", "emulated", "recording")
 
 
 # ---------------------------------------------------------------- shared float math
@@ -255,6 +255,16 @@ def ipmix_patch(backend, chain, picture, augmented, partner_is_picture, box, op,
     if xp is None:
         args["inplace"] = inplace
     return _dispatch(backend, "ipmix_patch", args, _ipmix_patch_xp)
+
+
+def to_unit(backend, images):
+    """uint8 -> float32 x/255 (torchvision's ToTensor). On the kernel backends one pass of
+    ``gpuaug_weighted_mix`` with no chains and m = 0: (1 - 0) x/255 + 0 * 0, the same bits
+    as the two element-wise passes x.astype(float32) / 255 it replaces."""
+    if backend.name not in KERNEL_BACKENDS:
+        return images.astype(backend.xp.float32) / backend.xp.float32(255)
+    n = images.shape[0]
+    return weighted_mix(backend, images, [], np.zeros((n, 0), np.float32), np.zeros(n, np.float32))
 
 
 def dynamic_mix(backend, x1, x2, m1, m2=None):

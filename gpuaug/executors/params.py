@@ -11,8 +11,10 @@ from ..ops import OP_IDS
 
 _ROTATE, _SHEAR_X, _SHEAR_Y = OP_IDS["rotate"], OP_IDS["shear_x"], OP_IDS["shear_y"]
 _TRANSLATE_X, _TRANSLATE_Y = OP_IDS["translate_x"], OP_IDS["translate_y"]
+_IDENTITY = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
 
 
+@functools.lru_cache(maxsize=8192)
 def _rotate_coefficients(degrees: float, width: int, height: int) -> tuple[float, ...]:
     # Pillow's Image.rotate: inverse map about the centre, cos/sin rounded to 15 decimals.
     angle = -math.radians(degrees % 360.0)
@@ -31,9 +33,15 @@ def affine_coefficients(ids: np.ndarray, values: np.ndarray, height: int, width:
 
     For output pixel centre (X, Y): sx = (a0*X + a1*Y) + a2, sy = (a3*X + a4*Y) + a5.
     """
-    coeffs = np.tile(np.array([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]), (ids.shape[0], 1))
-    for i in np.nonzero(ids == _ROTATE)[0]:
-        coeffs[i] = _rotate_coefficients(float(values[i]), width, height)
+    coeffs = np.empty((ids.shape[0], 6))
+    coeffs[:] = _IDENTITY
+    rot = ids == _ROTATE
+    if rot.any():
+        # Python's round(x, 15) per *distinct* angle (planned angles are whole degrees),
+        # cached: no per-sample Python, and the same doubles as Pillow's scalar code.
+        angles, inverse = np.unique(values[rot], return_inverse=True)
+        table = np.array([_rotate_coefficients(float(a), width, height) for a in angles.tolist()])
+        coeffs[rot] = table[inverse.reshape(-1)]
     sel = ids == _SHEAR_X
     coeffs[sel, 1] = values[sel]
     sel = ids == _SHEAR_Y

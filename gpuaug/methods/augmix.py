@@ -9,7 +9,7 @@ import numpy as np
 from .. import ops
 from ..executors import mixops
 from .base import Method, check_range
-from .chains import resolve_ops, run_chain, sample_chains
+from .chains import MULTI_CHAIN_BACKENDS, resolve_ops, run_chains, sample_chains
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,16 @@ class AugMix(Method):
                                        self.severity, height, width)
         return AugMixPlan(ids, values, weights, skip)
 
+    def execute_all(self, plans, images, mixing, backend):
+        """All plans' chains in one run (JSD views: 2 x width chains per step)."""
+        if len(plans) < 2 or backend.name not in MULTI_CHAIN_BACKENDS:
+            return super().execute_all(plans, images, mixing, backend)
+        chains = run_chains(backend, images, np.concatenate([p.ops for p in plans], axis=1),
+                            np.concatenate([p.values for p in plans], axis=1))
+        w = self.width
+        return [mixops.weighted_mix(backend, images, chains[i * w:(i + 1) * w], p.weights, p.skip)
+                for i, p in enumerate(plans)]
+
     def execute(self, plan: AugMixPlan, images, mixing, backend):
-        chains = [run_chain(backend, images, plan.ops[:, j], plan.values[:, j]) for j in range(self.width)]
+        chains = run_chains(backend, images, plan.ops, plan.values)
         return mixops.weighted_mix(backend, images, chains, plan.weights, plan.skip)

@@ -28,8 +28,9 @@ def as_generator(seed) -> np.random.Generator:
 
 def to_float(backend: Backend, x):
     """uint8 -> float32 in [0, 1] (x / 255, as torchvision's ToTensor)."""
-    xp = backend.xp
-    return x.astype(xp.float32) / xp.float32(255)
+    from ..executors import mixops
+
+    return mixops.to_unit(backend, x)
 
 
 def per_sample(backend: Backend, values: np.ndarray):
@@ -78,6 +79,11 @@ class Method:
         None) on ``backend``; return float32 NHWC in [0, 1]."""
         raise NotImplementedError
 
+    def execute_all(self, plans, images, mixing, backend: Backend) -> list:
+        """``execute`` for several plans of one batch (JSD views); a method may run them
+        together."""
+        return [self.execute(plan, images, mixing, backend) for plan in plans]
+
     # -- public API ------------------------------------------------------------------
     def __call__(self, images, mixing=None, seed=None, executor: str = "auto"):
         """Augment an NHWC uint8 batch; float32 NHWC in [0, 1] of the same kind and device."""
@@ -111,8 +117,8 @@ class Method:
             pictures = None
             if source is not None:
                 pictures = source.gather(source.sample(n, rng), backend)
-            outs = [self.execute(self.plan(n, height, width, rng), x, pictures, backend)
-                    for _ in range(self.jsd_views if views else 1)]
+            outs = self.execute_all([self.plan(n, height, width, rng) for _ in range(self.jsd_views if views else 1)],
+                                    x, pictures, backend)
             if views:
                 outs.insert(0, to_float(backend, x))
             return [self._give_back(o, kind, backend) for o in outs]

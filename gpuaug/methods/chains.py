@@ -54,3 +54,30 @@ def run_chain(backend, images, ids: np.ndarray, values: np.ndarray):
             continue
         out = backend.apply_ops(out, ids[:, s], values[:, s])
     return out
+
+
+# Backends whose apply_ops takes m N ops for N images (output v from image v % N).
+MULTI_CHAIN_BACKENDS = ("cuda", "emulated", "recording")
+
+
+def run_chains(backend, images, ids: np.ndarray, values: np.ndarray, needed=None) -> list:
+    """Apply m chain tables (ids, values of shape (N, m, D)) to one batch: a list of m
+    uint8 batches, chain j's equal to ``run_chain(backend, images, ids[:, j], values[:, j])``
+    for image i wherever ``needed[i, j]`` (bool (N, m); default everywhere: images the
+    caller never reads may be left undefined).
+
+    On the kernel backends the m chains run together (``executors.cuda.apply_chains_xp``):
+    one executor step per chain step for all of them, no pass over an image at a step
+    where its chain has no op."""
+    n, m, depth = ids.shape
+    if backend.name not in MULTI_CHAIN_BACKENDS:
+        return [run_chain(backend, images, ids[:, j], values[:, j]) for j in range(m)]
+    from ..executors.cuda import apply_chains_xp
+
+    flat_ids = ids.transpose(1, 0, 2).reshape(m * n, depth).astype(np.int32)  # row j N + i: chain j of image i
+    flat_values = values.transpose(1, 0, 2).reshape(m * n, depth).astype(np.float64)
+    flat_needed = None if needed is None else np.asarray(needed, bool).T.reshape(m * n)
+    out = apply_chains_xp(images, flat_ids, flat_values, backend.name, flat_needed)
+    if out is images:
+        return [images] * m
+    return [out[j * n:(j + 1) * n] for j in range(m)]

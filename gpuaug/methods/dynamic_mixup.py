@@ -16,7 +16,7 @@ import numpy as np
 from .. import ops
 from ..executors import mixops
 from .base import Method, check_range
-from .chains import resolve_ops, run_chain, sample_chains
+from .chains import resolve_ops, run_chains, sample_chains
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,5 @@ class DynamicMixup(Method):
         return DynamicMixupPlan(ids, values, m1, m2)
 
     def execute(self, plan: DynamicMixupPlan, images, mixing, backend):
-        x1 = run_chain(backend, images, plan.ops[:, 0], plan.values[:, 0])
-        x2 = run_chain(backend, images, plan.ops[:, 1], plan.values[:, 1])
+        x1, x2 = run_chains(backend, images, plan.ops, plan.values)
         return mixops.dynamic_mix(backend, x1, x2, plan.m1, plan.m2)

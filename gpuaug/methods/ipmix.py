@@ -28,7 +28,7 @@ from .. import ops
 from ..executors import mixops
 from ..executors.mixops import MIX_OPS, hash_uniform  # noqa: F401  (re-exported)
 from .base import Method, check_range
-from .chains import IDENTITY, resolve_ops, run_chain, sample_ops
+from .chains import IDENTITY, MULTI_CHAIN_BACKENDS, resolve_ops, run_chain, run_chains, sample_ops
 from .pixmix import sample_conic_coefficients
 
 IPMIX_ALL_OPS = ops.IPMIX_OPS + ("autocontrast", "color", "contrast", "brightness", "sharpness")
@@ -132,18 +132,82 @@ class IPMix(Method):
                          partner_value, is_picture, box, a, b, threshold, mask_seed)
 
     def execute(self, plan: IPMixPlan, images, mixing, backend):
+        chains = None
+        if backend.name in MULTI_CHAIN_BACKENDS:
+            chains = _chains_patched_by_round(backend, images, mixing, plan, self.k, self.t)
+        if chains is None:
+            chains = self._chains_patched_one_by_one(plan, images, mixing, backend)
+        return mixops.weighted_mix(backend, images, chains, plan.weights, plan.skip)
+
+    def _chains_patched_one_by_one(self, plan: IPMixPlan, images, mixing, backend):
+        image_chains = run_chains(backend, images, plan.ops, plan.values)
+        partners = _partner_batches(backend, images, plan, self.k, self.t)
         chains = []
         for j in range(self.k):
-            chain = run_chain(backend, images, plan.ops[:, j], plan.values[:, j])
+            chain = image_chains[j]
             owned = chain is not images
             for r in range(self.t):
                 if np.any(plan.box[:, j, r, 2] > 0):
-                    augmented = run_chain(backend, images, plan.partner_op[:, j, r:r + 1],
-                                          plan.partner_value[:, j, r:r + 1])
+                    augmented = partners(j, r)
                     chain = mixops.ipmix_patch(
                         backend, chain, mixing, augmented, plan.partner_is_picture[:, j, r], plan.box[:, j, r],
                         plan.mix_op[:, j, r], plan.a[:, j, r], plan.b[:, j, r], plan.threshold[:, j, r],
                         plan.mask_seed[:, j, r], inplace=owned)
                     owned = True
             chains.append(chain)
-        return mixops.weighted_mix(backend, images, chains, plan.weights, plan.skip)
+        return chains
+
+
+def _chains_patched_by_round(backend, images, mixing, plan: IPMixPlan, k: int, t: int):
+    """The k patched chains on a kernel backend: the image-level steps of all chains in
+    one executor step each, then one patch launch per round r over all chains' rows
+    (each row's partner by address). None when no chain has an image-level op (the
+    chains would all be the input itself: the one-by-one path copies as needed)."""
+    from ..executors import mix_kernels, staging
+    from ..executors.cuda import apply_chains_xp
+
+    n = images.shape[0]
+    flat = lambda a: np.ascontiguousarray(np.swapaxes(a, 0, 1)).reshape((k * n,) + a.shape[2:])  # noqa: E731
+    rows = apply_chains_xp(images, flat(plan.ops).astype(np.int32), flat(plan.values).astype(np.float64),
+                           backend.name)
+    if rows is images:
+        return None
+    box, is_pic = flat(plan.box), flat(plan.partner_is_picture)
+    active = box[..., 2] * box[..., 3] > 0
+    if mixing is None and np.any(active & is_pic):
+        raise ValueError("a patch mixes with the picture but picture is None")
+    partners = _partner_batches(backend, images, plan, k, t)
+    stride = np.uint64(rows[0].nbytes)
+    sample = np.tile(np.arange(n, dtype=np.uint64), k) * stride
+    picture_rows = np.uint64(staging.address(mixing)) + sample if mixing is not None else None
+    for r in range(t):
+        if not active[:, r].any():
+            continue
+        addresses = np.zeros(k * n, dtype=np.uint64)
+        for j in range(k):
+            if active[j * n:(j + 1) * n, r].any():
+                addresses[j * n:(j + 1) * n] = np.uint64(staging.address(partners(j, r)))
+        addresses += sample
+        if picture_rows is not None:
+            addresses = np.where(is_pic[:, r], picture_rows, addresses)
+        mix_kernels.patch_rows(backend, rows, addresses, box[:, r], flat(plan.mix_op)[:, r], flat(plan.a)[:, r],
+                               flat(plan.b)[:, r], flat(plan.threshold)[:, r], flat(plan.mask_seed)[:, r])
+    return [rows[j * n:(j + 1) * n] for j in range(k)]
+
+
+def _partner_batches(backend, images, plan: IPMixPlan, k: int, t: int):
+    """(j, r) -> the augmented partner of patch step r of chain j. Kernel backends run
+    every used partner op in one executor call; others one at a time, when asked (a
+    batch of partners at a time would hold k t batches in host memory)."""
+    if backend.name not in MULTI_CHAIN_BACKENDS:
+        return lambda j, r: run_chain(backend, images, plan.partner_op[:, j, r:r + 1],
+                                      plan.partner_value[:, j, r:r + 1])
+    used = [(j, r) for j in range(k) for r in range(t) if np.any(plan.box[:, j, r, 2] > 0)]
+    if not used:
+        return None
+    js, rs = np.array(used).T
+    read = (plan.box[:, js, rs, 2] * plan.box[:, js, rs, 3] > 0) & ~plan.partner_is_picture[:, js, rs]
+    batches = run_chains(backend, images, plan.partner_op[:, js, rs, None], plan.partner_value[:, js, rs, None],
+                         needed=read)
+    table = dict(zip(used, batches))
+    return lambda j, r: table[(j, r)]

@@ -24,7 +24,7 @@ import numpy as np
 from .. import ops
 from ..executors import mixops
 from .base import Method, check_range
-from .chains import IDENTITY, resolve_ops, run_chain, sample_ops
+from .chains import IDENTITY, resolve_ops, run_chains, sample_ops
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,13 @@ class PixMix(Method):
                           partner_is_aug, multiplicative, a, b)
 
     def execute(self, plan: PixMixPlan, images, mixing, backend):
-        start = run_chain(backend, images, plan.start_op[:, None], plan.start_value[:, None])
         last = int(plan.rounds.max(initial=0))
-        augmented = [run_chain(backend, images, plan.partner_op[:, j:j + 1], plan.partner_value[:, j:j + 1])
-                     if j < last else None for j in range(self.k)]
+        # the start op and the partners of rounds some image runs: one chain table
+        ids = np.concatenate([plan.start_op[:, None], plan.partner_op[:, :last]], axis=1)[..., None]
+        values = np.concatenate([plan.start_value[:, None], plan.partner_value[:, :last]], axis=1)[..., None]
+        read = plan.partner_is_aug[:, :last] & (np.arange(last) < plan.rounds[:, None])  # what the mix reads
+        start, *augmented = run_chains(backend, images, ids, values,
+                                       needed=np.concatenate([np.ones((len(ids), 1), bool), read], axis=1))
+        augmented += [None] * (self.k - last)
         return mixops.pixmix_rounds(backend, start, mixing, augmented, plan.partner_is_aug, plan.rounds,
                                     plan.multiplicative, plan.a, plan.b)
