@@ -64,10 +64,11 @@ def test_recording_checks_kernel_arguments():
     x = recording.device_images(2, 4, 4)
     with recording.session():
         with pytest.raises(TypeError, match="needs dtype"):
-            k((1, 2), 256, (x, x, recording.RecArray((2,), np.float64), 48, recording.RecArray((2, 4, 4, 3),
-                                                                                                 np.float32)))
+            k((1, 2), 256, (x, x, recording.RecArray((2,), np.float64), recording.RecArray((2,), np.float32), 48,
+                            recording.RecArray((2, 4, 4, 3), np.float32)))
         with pytest.raises(TypeError, match="must be a"):
-            k((1, 2), 256, (np.zeros((2, 4, 4, 3), np.uint8), x, recording.RecArray((2,), np.float32), 48,
+            k((1, 2), 256, (np.zeros((2, 4, 4, 3), np.uint8), x, recording.RecArray((2,), np.float32),
+                            recording.RecArray((2,), np.float32), 48,
                             recording.RecArray((2, 4, 4, 3), np.float32)))
 
 
