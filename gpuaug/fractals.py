@@ -12,12 +12,14 @@ Two kinds, both coloured through a random per-image cosine palette
   the Mandelbrot/Multibrot set (where Julia sets are intricate); pixels are coloured by
   an orbit trap (point, line or circle) mixed with the escape count.
 
-Executors: :func:`render_fractals_cpu` (numpy, vectorised over pixels or walkers) and
+Executors: :func:`render_fractals_cpu` (numpy: IFS vectorised over the walkers of 16
+images, escape-time over blocks of pixels whose finished orbits drop out; on threads) and
 :func:`render_fractals_xp` (the kernels in ``kernels/fractals.cu`` on CuPy arrays, or on
 numpy arrays through the CPU kernel emulator). Both evaluate the same float64 arithmetic
 in the same order, with no transcendental function except ``sqrt`` (correctly rounded in
 IEEE and CUDA), and kernels compile with ``--fmad=false``: the results are identical.
 The trigonometry (palette, map rotations, view rotation) happens in the plan sampler.
+:func:`fractal_images` renders on the CPU once and caches the pixels on disk.
 """
 
 from __future__ import annotations
@@ -678,8 +680,9 @@ def write_fractal_pngs(out_dir, count: int, size: int = 256, seed: int = 0,
                        executor: str = "auto", batch: int = 64) -> list[Path]:
     """Render ``count`` fractals from ``seed`` and write them as ``fractal_00000.png`` ...
 
-    Returns the written paths. Rendering goes in batches of ``batch`` images; the pixels
-    do not depend on the batching or the executor.
+    Returns the written paths. Rendering goes in batches of ``batch`` images (a progress
+    bar on stderr when it takes over a second); the pixels do not depend on the batching
+    or the executor.
     """
     from PIL import Image
 
@@ -688,12 +691,14 @@ def write_fractal_pngs(out_dir, count: int, size: int = 256, seed: int = 0,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for start in range(0, len(plan), batch):
-        imgs = render_fractals(plan.take(slice(start, start + batch)), size, executor)
-        if not isinstance(imgs, np.ndarray):
-            imgs = imgs.get()
-        for i, img in enumerate(imgs):
-            path = out / f"fractal_{start + i:05d}.png"
-            Image.fromarray(img).save(path)
-            paths.append(path)
+    with Progress(len(plan), f"writing {len(plan)} fractals to {out}") as bar:
+        for start in range(0, len(plan), batch):
+            imgs = render_fractals(plan.take(slice(start, start + batch)), size, executor)
+            if not isinstance(imgs, np.ndarray):
+                imgs = imgs.get()
+            for i, img in enumerate(imgs):
+                path = out / f"fractal_{start + i:05d}.png"
+                Image.fromarray(img).save(path)
+                paths.append(path)
+            bar.update(len(imgs))
     return paths
