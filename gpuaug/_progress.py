@@ -41,7 +41,8 @@ class Progress:
         if now - self.start < self.delay:
             return
         wait = 0.2 if self.tty else self.every
-        if self._last is not None and now - self._last < wait and self.done < self.total:
+        final = self.tty and self.done >= self.total  # a log gets its last line from close()
+        if self._last is not None and now - self._last < wait and not final:
             return
         self._last = now
         end = "" if self.tty else "\n"
