@@ -44,6 +44,7 @@ POINTS_PER_PIXEL = 4  # IFS points plotted per output pixel (on average)
 _BAILOUT = 4.0  # |z|^2 beyond which an orbit has escaped
 _THREADS = 256
 _CPU_CHUNK = 16  # IFS images rendered together by the cpu executor
+_HITS_PER_FLUSH = 1 << 22  # IFS points held before they are added to the histogram
 
 
 @dataclass(frozen=True)
@@ -331,7 +332,8 @@ def _ifs_hist_cpu(plan: FractalPlan, size: int) -> np.ndarray:
     a = np.empty((6,) + hw.shape)
     j, ix, iy = (np.empty(hw.shape, np.intp) for _ in range(3))
     ge, ok = np.empty(hw.shape, bool), np.empty(hw.shape, bool)
-    hits = []
+    hist = np.zeros(k * size * size, np.int64)
+    hits, pending = [], 0
     for s in range(burn + steps):
         np.bitwise_xor(hw, np.uint32(s), out=h)
         _mix_into(h, tmp)
@@ -368,8 +370,11 @@ def _ifs_hist_cpu(plan: FractalPlan, size: int) -> np.ndarray:
         ix -= iy
         ix += base
         hits.append(ix[ok])
-    flat = np.concatenate(hits) if hits else np.zeros(0, np.intp)
-    return np.bincount(flat, minlength=k * size * size).reshape(k, size, size).astype(np.int32)
+        pending += hits[-1].size
+        if pending >= _HITS_PER_FLUSH or s == burn + steps - 1:  # bounds the memory of large sizes
+            hist += np.bincount(np.concatenate(hits), minlength=hist.size)
+            hits, pending = [], 0
+    return hist.reshape(k, size, size).astype(np.int32)
 
 
 def _ifs_colour_cpu(plan: FractalPlan, hist: np.ndarray) -> np.ndarray:

@@ -121,9 +121,11 @@ def test_bad_arguments(plan):
     assert F.render_fractals_cpu(F.sample_fractal_plan(0, np.random.default_rng(0)), 8).shape == (0, 8, 8, 3)
 
 
-def test_rendering_is_independent_of_threads(plan):
-    np.testing.assert_array_equal(F.render_fractals_cpu(plan, 40, workers=1),
-                                  F.render_fractals_cpu(plan, 40, workers=3))
+def test_rendering_is_independent_of_threads_and_flushes(plan, monkeypatch):
+    one = F.render_fractals_cpu(plan, 40, workers=1)
+    np.testing.assert_array_equal(one, F.render_fractals_cpu(plan, 40, workers=3))
+    monkeypatch.setattr(F, "_HITS_PER_FLUSH", 5000)  # IFS histogram added to in many parts
+    np.testing.assert_array_equal(one, F.render_fractals_cpu(plan, 40))
 
 
 @pytest.fixture
