@@ -1,7 +1,7 @@
 """``python -m bench`` (and ``gpuaug bench``): run suites, print a table, write JSON, draw a chart.
 
     python -m bench [run] --suite augment,roofline,loader,train,host|all --size smoke|full
-                    [--out bench/results] [--name NAME] [--chart] [--methods ipmix,augmix]
+                    [--out bench/out] [--name NAME] [--chart] [--methods ipmix,augmix]
                     [--image-sizes 224,32] [--batches 64,256] [--repeats N] [--warmup N]
                     [--workers N] [--data-dir DIR]
     python -m bench chart RESULT.json [--out RESULT.png]
@@ -21,7 +21,9 @@ from . import common
 SUITES = ("augment", "roofline", "loader", "train", "host")
 ALL_SUITES = ("augment", "roofline", "loader", "train")  # "all"; the host suite runs on its own
 SIZES = ("smoke", "full")
-DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+# Untracked (.gitignore): a run never writes into the tree. bench/results/ holds the
+# committed results the README quotes; copy a run there (or pass --out) to publish it.
+DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 
 
 def settings(size: str, workers: int, data_dir: str | None) -> dict:
@@ -186,7 +188,7 @@ def _run_parser():
                                 "(subcommands: run [default], chart RESULT.json, table RESULT.json)")
     p.add_argument("--suite", default="all", help="comma list of augment, roofline, loader, train, host, or all (all but host)")
     p.add_argument("--size", choices=SIZES, default="smoke", help="smoke: seconds, CPU (CI); full: the real figures")
-    p.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the JSON (and PNG)")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the JSON (and PNG); default bench/out (not tracked by git)")
     p.add_argument("--name", default=None, help="file name of the JSON (default: <device>-<date>.json)")
     p.add_argument("--chart", action="store_true", help="also draw a PNG chart next to the JSON")
     p.add_argument("--methods", type=_csv, default=None, help="comma list (default: the five methods)")

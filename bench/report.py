@@ -37,6 +37,41 @@ def _cpu_cell(r):
     return f"{cpu['process_cores']:.2f}" + (f" ({sys_util:.0%})" if sys_util is not None else "")
 
 
+def caveats(result: dict) -> list[str]:
+    """What the reader of a result must know before reading a number: GPU rows skipped on a
+    CPU-only machine (how many, why), smoke timings that are not figures, a loaded host."""
+    meta = result.get("meta", {})
+    rows = [r for body in result.get("suites", {}).values() for r in body.get("rows", [])]
+    notes = []
+    if not (meta.get("device") or {}).get("cuda"):
+        skipped = [r for r in rows if r.get("status") == "skipped"]
+        gpu = [r for r in skipped if "cuda" in f"{r.get('impl')} {r.get('reason')}".lower()]
+        why = sorted({r.get("reason") or "?" for r in gpu}, key=len)
+        notes.append(f"CPU-only machine: {len(gpu)} GPU row(s) skipped"
+                     + (f" ({why[0]})" if why else "")
+                     + "; the rows and ratios below compare CPU implementations only, "
+                     "nothing here measures the GPU path.")
+        if len(skipped) > len(gpu):
+            notes.append(f"{len(skipped) - len(gpu)} other row(s) skipped: see their reason column.")
+    if result.get("size") == "smoke":
+        notes.append("smoke size: tiny batches and 1-2 repeats that only check the code runs; "
+                     "these timings are NOT figures -- do not quote or compare them "
+                     "(figures: --size full on a quiet machine).")
+    host = meta.get("host", {})
+    load, cores = (host.get("loadavg_at_start") or [None])[0], host.get("cpu_cores_usable")
+    if load is not None and cores and load > cores:
+        notes.append(f"loaded host: load average {load:.1f} on {cores} usable cores at the start; "
+                     "timings are disturbed by other work.")
+    return notes
+
+
+def print_caveats(result: dict, file=None) -> None:
+    import sys
+
+    for note in caveats(result):
+        print(f"CAVEAT: {note}", file=file or sys.stdout)
+
+
 def print_table(result: dict, file=None):
     import sys
 
@@ -47,6 +82,7 @@ def print_table(result: dict, file=None):
     print(f"gpuaug bench ({result.get('size')}) {meta.get('date')}  device: {dev.get('name')}  "
           f"cpu: {host.get('cpu_model')} x{host.get('cpu_cores_usable')}  load avg at start: "
           f"{host.get('loadavg_at_start')}", file=file)
+    print_caveats(result, file)
     for suite, body in result.get("suites", {}).items():
         rows = body.get("rows", [])
         print(f"\n## {suite}", file=file)
@@ -89,3 +125,6 @@ def print_table(result: dict, file=None):
             print("\nratios (ours / baseline, images/s medians):", file=file)
             print(_table(["ours", "baseline", "ratio"],
                          [[q["ours"], q["baseline"], f"{q['ratio']:.3g}x"] for q in ratios]), file=file)
+    if caveats(result):
+        print("", file=file)
+        print_caveats(result, file)

@@ -34,25 +34,55 @@ def _on_device(batch: np.ndarray, device: str):
     return torch.from_numpy(batch).to(device)
 
 
+def _out_file(path: str) -> Path:
+    """--out as a file to write: its folder is created; a folder or a file in the way is
+    an error naming --out."""
+    out = Path(path)
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {path!r} is a folder; name the PNG file to write, e.g. {path}/out.png")
+    _out_folder(str(out.parent), path)
+    return out
+
+
+def _out_folder(path: str, given: str | None = None) -> Path:
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise NotADirectoryError(f"--out {given or path!r}: cannot create the folder {path!r}, "
+                                 "a file is in the way") from None
+    return folder
+
+
 def _cmd_gallery(args) -> int:
     from .gallery import op_gallery
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _device_for(args.executor)  # a clear error for --executor cuda without a GPU
+    out = _out_file(args.out)
     op_gallery(size=args.size, executor=args.executor).save(out)
     print(f"wrote {out}")
     return 0
 
 
+def _from_folder(option: str, what: str, folder: str, **kwargs):
+    """MixingSet.from_folder with its errors naming the option and what the folder holds."""
+    from .mixing import MixingSet
+
+    try:
+        return MixingSet.from_folder(folder, **kwargs)
+    except (FileNotFoundError, NotADirectoryError, ValueError) as err:
+        message = str(err).replace("mixing set ", f"{what} ", 1)
+        raise type(err)(f"{option}: {message}") from None
+
+
 def _load_inputs(folder: str | None, size: int, count: int, device: str):
     from . import samples
-    from .mixing import MixingSet
 
     if folder is None:
         return _on_device(samples.batch(count, size), device)
     with warnings.catch_warnings():  # reported below, as input images rather than a mixing set
         warnings.simplefilter("ignore")
-        loaded = MixingSet.from_folder(folder, resize=size, max_images=count)
+        loaded = _from_folder("--images", "input image", folder, resize=size, max_images=count)
     for reason, paths in loaded.skipped.items():
         print(f"skipped {len(paths)} file(s) in {folder}: {reason}", file=sys.stderr)
     return _on_device(np.asarray(loaded.images), device)
@@ -63,20 +93,42 @@ def _load_mixing(folder: str | None, size: int, device: str, seed: int):
 
     if folder is None:
         return MixingSet.fractals(16, size=size, seed=seed, device=device)
-    return MixingSet.from_folder(folder, resize=size, device=device)
+    return _from_folder("--mixing", "mixing picture", folder, resize=size, device=device)
+
+
+def _settings(text: str | None) -> dict:
+    if not text:
+        return {}
+    try:
+        settings = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--settings {text!r} is not valid JSON ({err}); write e.g. '{{\"k\": 4}}'") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"--settings must be a JSON object of method settings like '{{\"k\": 4}}', "
+                         f"got {type(settings).__name__} {text!r}")
+    return settings
+
+
+def _make_method(name: str, text: str | None):
+    from .methods import make_method
+
+    settings = _settings(text)
+    try:
+        return make_method(name, **settings)
+    except (TypeError, ValueError) as err:
+        if not settings:
+            raise
+        raise ValueError(f"--settings {text!r}: {err}") from None
 
 
 def _cmd_preview(args) -> int:
-    from .methods import make_method
     from .preview import method_preview
 
     device = _device_for(args.executor)
-    settings = json.loads(args.settings) if args.settings else {}
-    method = make_method(args.method, **settings)
+    method = _make_method(args.method, args.settings)
+    out = _out_file(args.out)
     images = _load_inputs(args.images, args.size, args.count, device)
     mixing = _load_mixing(args.mixing, args.size, device, args.seed) if getattr(method, "needs_mixing", False) else None
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     method_preview(method, images, mixing, draws=args.draws, seed=args.seed, title=args.method).save(out)
     print(f"wrote {out} ({args.method} on {device})")
     return 0
@@ -85,7 +137,9 @@ def _cmd_preview(args) -> int:
 def _cmd_fractals(args) -> int:
     from .fractals import write_fractal_pngs
 
-    paths = write_fractal_pngs(args.out, args.count, size=args.size, seed=args.seed, executor=args.executor)
+    executor = "cuda" if _device_for(args.executor) == "cuda" else "cpu"
+    _out_folder(args.out)
+    paths = write_fractal_pngs(args.out, args.count, size=args.size, seed=args.seed, executor=executor)
     print(f"wrote {len(paths)} fractals to {args.out}")
     return 0
 
@@ -93,8 +147,7 @@ def _cmd_fractals(args) -> int:
 def _cmd_demo(args) -> int:
     """The op gallery, a preview of every method on the built-in scenes (fractal mixing
     pictures) and a few fractals, written to --out."""
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_folder(args.out)
     _cmd_gallery(argparse.Namespace(out=str(out / "ops.png"), size=args.size, executor=args.executor))
     for name in PREVIEW_METHODS:
         _cmd_preview(argparse.Namespace(
@@ -113,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--size", type=_positive_int, default=size_default, help="image side in pixels")
         p.add_argument("--executor", choices=("auto", "cpu", "cuda"), default="auto",
                        help="auto: the GPU when torch sees one, else the CPU")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
 
     # train and eval have their own parsers (gpuaug.train.cli); listed here for --help.
     sub.add_parser("train", help="train a classifier (no --data: a short run on built-in data)")
@@ -169,6 +222,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in ("train", "eval"):
@@ -178,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError) as err:
+    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

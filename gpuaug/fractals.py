@@ -12,20 +12,28 @@ Two kinds, both coloured through a random per-image cosine palette
   the Mandelbrot/Multibrot set (where Julia sets are intricate); pixels are coloured by
   an orbit trap (point, line or circle) mixed with the escape count.
 
-Executors: :func:`render_fractals_cpu` (numpy, vectorised over pixels or walkers) and
+Executors: :func:`render_fractals_cpu` (numpy: IFS vectorised over the walkers of 16
+images, escape-time over blocks of pixels whose finished orbits drop out; on threads) and
 :func:`render_fractals_xp` (the kernels in ``kernels/fractals.cu`` on CuPy arrays, or on
 numpy arrays through the CPU kernel emulator). Both evaluate the same float64 arithmetic
 in the same order, with no transcendental function except ``sqrt`` (correctly rounded in
 IEEE and CUDA), and kernels compile with ``--fmad=false``: the results are identical.
 The trigonometry (palette, map rotations, view rotation) happens in the plan sampler.
+:func:`fractal_images` renders on the CPU once and caches the pixels on disk.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
+
+from ._progress import Progress
 
 IFS, ESCAPE = 0, 1
 TRAP_POINT, TRAP_LINE, TRAP_CIRCLE = 0, 1, 2
@@ -35,7 +43,8 @@ BURN_IN = 16  # steps each walker runs before it plots
 POINTS_PER_PIXEL = 4  # IFS points plotted per output pixel (on average)
 _BAILOUT = 4.0  # |z|^2 beyond which an orbit has escaped
 _THREADS = 256
-_CPU_CHUNK = 16  # images rendered together by the cpu executor
+_CPU_CHUNK = 16  # IFS images rendered together by the cpu executor
+_HITS_PER_FLUSH = 1 << 22  # IFS points held before they are added to the histogram
 
 
 @dataclass(frozen=True)
@@ -204,6 +213,11 @@ def _unit(theta: np.ndarray) -> np.ndarray:
     return np.stack([np.cos(theta), np.sin(theta)], -1)
 
 
+def _check_count(count) -> None:
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+        raise ValueError(f"count must be a non-negative integer, got {count!r}")
+
+
 def sample_fractal_plan(count: int, rng: np.random.Generator, p_ifs: float = 0.5) -> FractalPlan:
     """Draw ``count`` fractals: IFS with probability ``p_ifs``, else escape-time.
 
@@ -219,8 +233,7 @@ def sample_fractal_plan(count: int, rng: np.random.Generator, p_ifs: float = 0.5
     a ~ U(0.35, 0.65)^3, b ~ U(0.25, 0.5)^3, c ~ U(0.5, 2) (shared or per channel),
     d ~ U(0, 1)^3; IFS backgrounds ~ U{0..39}^3.
     """
-    if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or count < 0:
-        raise ValueError(f"count must be a non-negative integer, got {count!r}")
+    _check_count(count)
     if not 0.0 <= p_ifs <= 1.0:
         raise ValueError(f"p_ifs must be in [0, 1], got {p_ifs}")
     n = int(count)
@@ -286,6 +299,16 @@ def _uniform(h: np.ndarray) -> np.ndarray:
     return (h >> np.uint32(8)).astype(np.float64) * (1.0 / 16777216.0)
 
 
+def _mix_into(h: np.ndarray, tmp: np.ndarray) -> None:
+    """:func:`_mix` in place (``tmp``: scratch of h's shape and dtype)."""
+    for shift, mult in ((16, 0x7FEB352D), (15, 0x846CA68B)):
+        np.right_shift(h, np.uint32(shift), out=tmp)
+        h ^= tmp
+        h *= np.uint32(mult)
+    np.right_shift(h, np.uint32(16), out=tmp)
+    h ^= tmp
+
+
 def _ifs_hist_cpu(plan: FractalPlan, size: int) -> np.ndarray:
     walkers, burn, steps = ifs_schedule(size)
     k = len(plan)
@@ -296,24 +319,62 @@ def _ifs_hist_cpu(plan: FractalPlan, size: int) -> np.ndarray:
     x0 = plan.ifs_frame[:, 0:1]
     y0 = plan.ifs_frame[:, 1:2]
     inv = float(size) / plan.ifs_frame[:, 2:3]
-    rows = np.arange(k)[:, None]
-    base = rows * (size * size)
-    hits = []
+    # The kernel's `while (j < 3 && u >= cum[j]) ++j` as a sum of three tests (cum does
+    # not decrease), then the map's coefficients from one flat table per coefficient.
+    cum = [np.ascontiguousarray(plan.ifs_cum[:, i:i + 1]) for i in range(MAX_MAPS - 1)]
+    coef = np.ascontiguousarray(plan.ifs_maps.reshape(k * MAX_MAPS, 6).T)
+    first = (np.arange(k, dtype=np.intp) * MAX_MAPS)[:, None]
+    base = (np.arange(k, dtype=np.intp) * (size * size) + (size - 1) * size)[:, None]
+    # Work arrays are allocated once: allocating ~100 kB temporaries per numpy operation
+    # makes malloc return and re-fault the pages, which costs more than the arithmetic.
+    h, tmp = np.empty_like(hw), np.empty_like(hw)
+    u, t, nx, ny, fx, fy = (np.empty(hw.shape) for _ in range(6))
+    a = np.empty((6,) + hw.shape)
+    j, ix, iy = (np.empty(hw.shape, np.intp) for _ in range(3))
+    ge, ok = np.empty(hw.shape, bool), np.empty(hw.shape, bool)
+    hist = np.zeros(k * size * size, np.int64)
+    hits, pending = [], 0
     for s in range(burn + steps):
-        u = _uniform(_mix(hw ^ np.uint32(s)))
-        j = np.minimum((u[..., None] >= plan.ifs_cum[:, None, :]).sum(-1), MAX_MAPS - 1)
-        a = plan.ifs_maps[rows, j]
-        x, y = (a[..., 0] * x + a[..., 1] * y) + a[..., 4], (a[..., 2] * x + a[..., 3] * y) + a[..., 5]
+        np.bitwise_xor(hw, np.uint32(s), out=h)
+        _mix_into(h, tmp)
+        np.right_shift(h, np.uint32(8), out=tmp)
+        np.multiply(tmp, 1.0 / 16777216.0, out=u)  # _uniform(h)
+        np.copyto(j, first)
+        for c in cum:
+            np.greater_equal(u, c, out=ge)
+            j += ge
+        for row, out in zip(coef, a):
+            row.take(j, out=out)
+        np.multiply(a[0], x, out=nx)  # x' = (a x + b y) + e
+        np.multiply(a[1], y, out=t)
+        nx += t
+        nx += a[4]
+        np.multiply(a[2], x, out=ny)  # y' = (c x + d y) + f
+        np.multiply(a[3], y, out=t)
+        ny += t
+        ny += a[5]
+        x, nx, y, ny = nx, x, ny, y
         if s < burn:
             continue
-        fx = (x - x0) * inv
-        fy = (y - y0) * inv
-        ok = (fx >= 0.0) & (fx < size) & (fy >= 0.0) & (fy < size)
-        col = fx.astype(np.int64, copy=False)
-        row = size - 1 - fy.astype(np.int64, copy=False)
-        hits.append((base + row * size + col)[ok])
-    flat = np.concatenate(hits) if hits else np.zeros(0, np.int64)
-    return np.bincount(flat, minlength=k * size * size).reshape(k, size, size).astype(np.int32)
+        np.subtract(x, x0, out=fx)
+        fx *= inv
+        np.subtract(y, y0, out=fy)
+        fy *= inv
+        np.greater_equal(fx, 0.0, out=ok)
+        for cond in (fx < size, fy >= 0.0, fy < size):
+            ok &= cond
+        # flat index of pixel (row, col) = (size - 1 - int(fy), int(fx)) of its image
+        np.copyto(ix, fx, casting="unsafe")
+        np.copyto(iy, fy, casting="unsafe")
+        iy *= size
+        ix -= iy
+        ix += base
+        hits.append(ix[ok])
+        pending += hits[-1].size
+        if pending >= _HITS_PER_FLUSH or s == burn + steps - 1:  # bounds the memory of large sizes
+            hist += np.bincount(np.concatenate(hits), minlength=hist.size)
+            hits, pending = [], 0
+    return hist.reshape(k, size, size).astype(np.int32)
 
 
 def _ifs_colour_cpu(plan: FractalPlan, hist: np.ndarray) -> np.ndarray:
@@ -325,55 +386,145 @@ def _ifs_colour_cpu(plan: FractalPlan, hist: np.ndarray) -> np.ndarray:
     return np.where((hist == 0)[..., None], plan.background[:, None, None, :], out)
 
 
+_ESCAPE_BLOCK = 16384  # pixels iterated together by the cpu executor
+
+
+def _escape_orbits(f: np.ndarray, q: np.ndarray, x: np.ndarray, y: np.ndarray):
+    """Escape counts and trap distances of the pixels starting at ``x + iy`` of one image.
+
+    Escaped pixels are recorded when they escape and dropped from the work arrays once
+    they are a quarter of them, so the work follows the orbit lengths rather than
+    ``max_iter`` per pixel; per pixel the arithmetic is the kernel's, in its order.
+    """
+    cr, ci, p0, p1, p2 = (float(f[i]) for i in (0, 1, 7, 8, 9))
+    power, max_iter, trap = (int(v) for v in q[:3])
+    m = x.size
+    n = np.full(m, max(max_iter, 0), np.int64)
+    dmin = np.full(m, 1e300)
+    if max_iter <= 0:
+        return n, dmin
+    # no allocation per step but on compaction (see _ifs_hist_cpu)
+    x, y = x.copy(), y.copy()
+    xx, yy, nx, ny, d, t = (np.empty(m) for _ in range(6))
+    np.multiply(x, x, out=xx)
+    np.multiply(y, y, out=yy)
+    best = dmin.copy()
+    pixel = np.arange(m)  # the pixel of each work-array slot
+    alive = np.ones(m, bool)
+    n_alive = m
+    for it in range(1, max_iter + 1):
+        if power == 3:
+            np.multiply(yy, 3.0, out=t)  # x' = x (xx - 3 yy) + cr
+            np.subtract(xx, t, out=t)
+            np.multiply(x, t, out=nx)
+            nx += cr
+            np.multiply(xx, 3.0, out=t)  # y' = y (3 xx - yy) + ci
+            t -= yy
+            np.multiply(y, t, out=ny)
+            ny += ci
+        else:
+            np.subtract(xx, yy, out=nx)  # x' = (xx - yy) + cr
+            nx += cr
+            np.multiply(x, 2.0, out=ny)  # y' = 2 x y + ci
+            ny *= y
+            ny += ci
+        x, nx, y, ny = nx, x, ny, y
+        if trap == TRAP_LINE:
+            np.multiply(x, p0, out=d)  # |(p0 x + p1 y) + p2|
+            np.multiply(y, p1, out=t)
+            d += t
+            d += p2
+            np.abs(d, out=d)
+        else:
+            np.subtract(x, p0, out=d)  # sqrt(dx dx + dy dy), minus the radius for a circle
+            d *= d
+            np.subtract(y, p1, out=t)
+            t *= t
+            d += t
+            np.sqrt(d, out=d)
+            if trap == TRAP_CIRCLE:
+                d -= p2
+                np.abs(d, out=d)
+        np.minimum(best, d, out=best)  # escaped slots' values are stale, never read again
+        np.multiply(x, x, out=xx)
+        np.multiply(y, y, out=yy)
+        if it == max_iter:
+            break
+        np.add(xx, yy, out=t)
+        gone = np.flatnonzero((t > _BAILOUT) & alive)
+        if gone.size:
+            n[pixel[gone]] = it
+            dmin[pixel[gone]] = best[gone]
+            alive[gone] = False
+            n_alive -= gone.size
+            if not n_alive:
+                return n, dmin
+            if n_alive * 4 <= alive.size * 3:
+                pixel, best, x, y, xx, yy = (v[alive] for v in (pixel, best, x, y, xx, yy))
+                nx, ny, d, t = (np.empty(n_alive) for _ in range(4))
+                alive = np.ones(n_alive, bool)
+    dmin[pixel[alive]] = best[alive]
+    return n, dmin
+
+
 def _escape_cpu(plan: FractalPlan, size: int) -> np.ndarray:
-    k = len(plan)
     f, q = _escape_params(plan)
     half = float(size) * 0.5
-    pix = f[:, 4] / float(size)
     coord = np.arange(size, dtype=np.float64) + 0.5 - half
-    du = (coord[None, None, :] * pix[:, None, None]) + np.zeros((1, size, 1))
-    dv = (coord[None, :, None] * pix[:, None, None]) + np.zeros((1, 1, size))
-    fc = lambda j: f[:, j][:, None, None]  # noqa: E731
-    x = (fc(2) + (fc(5) * du - fc(6) * dv)).ravel()
-    y = (fc(3) + (fc(6) * du + fc(5) * dv)).ravel()
-    img = np.repeat(np.arange(k), size * size)
-    n = np.zeros(x.size, np.int64)
-    dmin = np.full(x.size, 1e300)
-    act = np.nonzero(q[img, 1] > 0)[0]
-    xa, ya = x[act], y[act]
-    while act.size:
-        g = img[act]
-        cr, ci = f[g, 0], f[g, 1]
-        xx, yy = xa * xa, ya * ya
-        cube = q[g, 0] == 3
-        nx = np.where(cube, xa * (xx - 3.0 * yy) + cr, (xx - yy) + cr)
-        ny = np.where(cube, ya * (3.0 * xx - yy) + ci, 2.0 * xa * ya + ci)
-        xa, ya = nx, ny
-        n[act] += 1
-        p0, p1, p2 = f[g, 7], f[g, 8], f[g, 9]
-        dx, dy = xa - p0, ya - p1
-        dist = np.sqrt(dx * dx + dy * dy)
-        d = np.where(q[g, 2] == TRAP_LINE, np.abs((p0 * xa + p1 * ya) + p2),
-                     np.where(q[g, 2] == TRAP_CIRCLE, np.abs(dist - p2), dist))
-        dmin[act] = np.minimum(dmin[act], d)
-        keep = ~((xa * xa + ya * ya > _BAILOUT) | (n[act] >= q[g, 1]))
-        act, xa, ya = act[keep], xa[keep], ya[keep]
-    w = f[img, 11]
-    v = w / (1.0 + f[img, 10] * dmin) + (1.0 - w) * (n / np.maximum(q[img, 1], 1))
-    idx = np.clip((v * 255.0).astype(np.int64), 0, 255)
-    return plan.palette[img, idx].reshape(k, size, size, 3)
-
-
-def render_fractals_cpu(plan: FractalPlan, size: int) -> np.ndarray:
-    """Render a plan on the CPU: uint8 NHWC numpy array (len(plan), size, size, 3)."""
-    size = _check_size(size)
+    rows = max(1, _ESCAPE_BLOCK // size)
     out = np.empty((len(plan), size, size, 3), np.uint8)
-    for kind, render in ((IFS, lambda p: _ifs_colour_cpu(p, _ifs_hist_cpu(p, size))),
-                         (ESCAPE, lambda p: _escape_cpu(p, size))):
+    for i in range(len(plan)):
+        pix = f[i, 4] / float(size)
+        du = coord[None, :] * pix
+        for r0 in range(0, size, rows):
+            dv = coord[r0:r0 + rows, None] * pix
+            x = (f[i, 2] + (f[i, 5] * du - f[i, 6] * dv)).ravel()
+            y = (f[i, 3] + (f[i, 6] * du + f[i, 5] * dv)).ravel()
+            n, dmin = _escape_orbits(f[i], q[i], x, y)
+            w = f[i, 11]
+            v = w / (1.0 + f[i, 10] * dmin) + (1.0 - w) * (n / max(int(q[i, 1]), 1))
+            idx = np.clip((v * 255.0).astype(np.int64), 0, 255)
+            out[i, r0:r0 + rows] = plan.palette[i][idx].reshape(-1, size, 3)
+    return out
+
+
+def _render_part(plan: FractalPlan, size: int) -> np.ndarray:
+    if plan.kind[0] == IFS:
+        return _ifs_colour_cpu(plan, _ifs_hist_cpu(plan, size))
+    return _escape_cpu(plan, size)
+
+
+def render_fractals_cpu(plan: FractalPlan, size: int, progress=None, workers: int | None = None) -> np.ndarray:
+    """Render a plan on the CPU: uint8 NHWC numpy array (len(plan), size, size, 3).
+
+    Parts of the plan render on ``workers`` threads (default: one per CPU, at most 8;
+    numpy releases the GIL); ``progress(k)`` is called as each ``k`` images are done.
+    The pixels do not depend on either.
+    """
+    size = _check_size(size)
+    n = len(plan)
+    out = np.empty((n, size, size, 3), np.uint8)
+    parts = []
+    for kind, chunk in ((IFS, _CPU_CHUNK), (ESCAPE, 1)):  # chunks bound the work arrays
         idx = np.nonzero(plan.kind == kind)[0]
-        for start in range(0, idx.size, _CPU_CHUNK):  # bounds the float64 work arrays
-            part = idx[start:start + _CPU_CHUNK]
-            out[part] = render(plan.take(part))
+        parts += [idx[s:s + chunk] for s in range(0, idx.size, chunk)]
+    workers = min(8, os.cpu_count() or 1) if workers is None else max(1, int(workers))
+
+    def run(part):
+        with np.errstate(over="ignore", invalid="ignore"):  # escaped orbits left to diverge
+            out[part] = _render_part(plan.take(part), size)
+        return part.size
+
+    if workers == 1 or len(parts) < 2:
+        done = map(run, parts)
+        for k in done:
+            if progress is not None:
+                progress(k)
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="gpuaug-fractals") as pool:
+            for k in pool.map(run, parts):
+                if progress is not None:
+                    progress(k)
     return out
 
 
@@ -451,12 +602,92 @@ def render_fractals(plan: FractalPlan, size: int, executor: str = "auto"):
     return render_fractals_xp(plan, size, "cuda")
 
 
+# ---------------------------------------------------------------- cached host rendering
+
+# Part of the cache key: bump it whenever the plan sampler or the renderers change pixels.
+GENERATOR_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``$GPUAUG_CACHE/fractals``, by default ``~/.cache/gpuaug/fractals``."""
+    return Path(os.environ.get("GPUAUG_CACHE", Path.home() / ".cache" / "gpuaug")) / "fractals"
+
+
+def cache_file(count: int, size: int, seed: int, cache_dir=None) -> Path:
+    """The cache file of ``count`` fractals of side ``size`` from ``seed``."""
+    root = default_cache_dir() if cache_dir is None else Path(cache_dir)
+    return root / f"fractals-v{GENERATOR_VERSION}-n{count}-{size}px-seed{seed}.npy"
+
+
+def _load_cached(path: Path, count: int, size: int):
+    if not path.is_file():
+        return None
+    try:
+        imgs = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        warnings.warn(f"fractal cache {str(path)!r} is unreadable ({e}); rendering again", stacklevel=3)
+        return None
+    if imgs.shape != (count, size, size, 3) or imgs.dtype != np.uint8:
+        warnings.warn(f"fractal cache {str(path)!r} holds {imgs.dtype} {imgs.shape}, not "
+                      f"uint8 {(count, size, size, 3)}; rendering again", stacklevel=3)
+        return None
+    return imgs
+
+
+def _save_atomic(path: Path, imgs: np.ndarray) -> None:
+    """Write ``imgs`` to ``path`` through a temporary file renamed into place, so an
+    interrupted run never leaves a truncated cache; a failure to write only warns."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name + ".", suffix=".tmp",
+                                         delete=False) as fh:
+            tmp = Path(fh.name)
+            np.save(fh, imgs, allow_pickle=False)
+        os.replace(tmp, path)
+    except OSError as e:
+        warnings.warn(f"could not write the fractal cache {str(path)!r}: {e}", stacklevel=3)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def fractal_images(count: int, size: int = 256, seed: int = 0, cache=None,
+                   progress: bool | None = None) -> np.ndarray:
+    """``count`` fractals of side ``size`` from ``seed``: uint8 NHWC numpy array, rendered
+    on the CPU once and then loaded from an on-disk cache.
+
+    ``cache``: None (default) for :func:`default_cache_dir` (set ``GPUAUG_CACHE`` to move
+    it), a folder, or False to render without reading or writing a cache. Files are keyed
+    by count, size, seed and :data:`GENERATOR_VERSION` (``count * size**2 * 3`` bytes each).
+    ``progress``: a bar on stderr; None shows it once rendering has taken a second,
+    True at once, False never.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    _check_count(count)
+    size = _check_size(size)
+    path = None if cache is False else cache_file(int(count), size, int(seed), cache)
+    if path is not None:
+        imgs = _load_cached(path, int(count), size)
+        if imgs is not None:
+            return imgs
+    plan = sample_fractal_plan(int(count), np.random.default_rng(seed))
+    where = f", caching in {path}" if path is not None else ""
+    delay = {None: 1.0, True: 0.0, False: float("inf")}[progress]
+    with Progress(count, f"rendering {count} fractals of {size}x{size} on the CPU{where}", delay=delay) as bar:
+        imgs = render_fractals_cpu(plan, size, progress=bar.update)
+    if path is not None:
+        _save_atomic(path, imgs)
+    return imgs
+
+
 def write_fractal_pngs(out_dir, count: int, size: int = 256, seed: int = 0,
                        executor: str = "auto", batch: int = 64) -> list[Path]:
     """Render ``count`` fractals from ``seed`` and write them as ``fractal_00000.png`` ...
 
-    Returns the written paths. Rendering goes in batches of ``batch`` images; the pixels
-    do not depend on the batching or the executor.
+    Returns the written paths. Rendering goes in batches of ``batch`` images (a progress
+    bar on stderr when it takes over a second); the pixels do not depend on the batching
+    or the executor.
     """
     from PIL import Image
 
@@ -465,12 +696,14 @@ def write_fractal_pngs(out_dir, count: int, size: int = 256, seed: int = 0,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for start in range(0, len(plan), batch):
-        imgs = render_fractals(plan.take(slice(start, start + batch)), size, executor)
-        if not isinstance(imgs, np.ndarray):
-            imgs = imgs.get()
-        for i, img in enumerate(imgs):
-            path = out / f"fractal_{start + i:05d}.png"
-            Image.fromarray(img).save(path)
-            paths.append(path)
+    with Progress(len(plan), f"writing {len(plan)} fractals to {out}") as bar:
+        for start in range(0, len(plan), batch):
+            imgs = render_fractals(plan.take(slice(start, start + batch)), size, executor)
+            if not isinstance(imgs, np.ndarray):
+                imgs = imgs.get()
+            for i, img in enumerate(imgs):
+                path = out / f"fractal_{start + i:05d}.png"
+                Image.fromarray(img).save(path)
+                paths.append(path)
+            bar.update(len(imgs))
     return paths

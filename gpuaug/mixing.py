@@ -227,26 +227,28 @@ class MixingSet:
 
     @classmethod
     def fractals(cls, count: int, size: int = 256, seed: int = 0, device: str = "cpu",
-                 batch: int = 64) -> "MixingSet":
+                 batch: int = 64, cache=None) -> "MixingSet":
         """``count`` procedural fractals (see :mod:`gpuaug.fractals`) of side ``size``,
-        rendered by the CUDA kernels for a CUDA ``device``, else on the CPU."""
+        rendered by the CUDA kernels for a CUDA ``device``, else on the CPU once and then
+        loaded from the on-disk cache (``cache``: None for ``$GPUAUG_CACHE/fractals``,
+        default ``~/.cache/gpuaug/fractals``; a folder; False for none), with a progress
+        bar on stderr while it renders. The pixels are the same either way."""
         from . import fractals
 
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count!r}")
-        plan = fractals.sample_fractal_plan(count, np.random.default_rng(seed))
         on_cuda = device == "cuda" or str(device).startswith("cuda:")
         if on_cuda:
             import cupy
             import torch
 
+            plan = fractals.sample_fractal_plan(count, np.random.default_rng(seed))
             with cupy.cuda.Device(resolve_cuda_device(device)):
                 parts = [fractals.render_fractals_xp(plan.take(slice(s, s + batch)), size, "cuda")
                          for s in range(0, count, batch)]
                 return cls(torch.from_dlpack(cupy.concatenate(parts)), source=f"fractals(seed={seed})")
-        parts = [fractals.render_fractals_cpu(plan.take(slice(s, s + batch)), size)
-                 for s in range(0, count, batch)]
-        return cls(_place(np.concatenate(parts), device), source=f"fractals(seed={seed})")
+        images = fractals.fractal_images(count, size, seed, cache=cache)
+        return cls(_place(images, device), source=f"fractals(seed={seed})")
 
     # ------------------------------------------------------------ use
 

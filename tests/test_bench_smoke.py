@@ -120,3 +120,53 @@ def test_chart_and_table_from_json(smoke, capsys):
     assert (out / "again.png").exists()
     assert bench.main(["table", str(out / "smoke.json")]) == 0
     assert "augment" in capsys.readouterr().out
+
+
+def test_default_output_folder_is_untracked():
+    import subprocess
+
+    from bench import cli
+
+    default = Path(cli._run_parser().parse_args([]).out)
+    assert default == ROOT / "bench" / "out"
+    probe = default / "cpu-2026-01-01.json"
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(probe)], cwd=ROOT)
+    assert ignored.returncode == 0, "bench/out/ must be git-ignored"
+    assert (ROOT / "bench" / "results").is_dir()  # the committed results stay where they are
+
+
+def _result(cuda: bool, size: str, load: float = 0.5) -> dict:
+    rows = [{"name": "augment/augmix/ours-cuda/32px/b8", "impl": "ours-cuda", "status": "skipped",
+             "reason": "no CUDA device visible to torch (CPU-only machine)"} if not cuda else
+            {"name": "augment/augmix/ours-cuda/32px/b8", "impl": "ours-cuda", "status": "ok", "reason": None},
+            {"name": "augment/augmix/ours-cpu-1proc/32px/b8", "impl": "ours-cpu-1proc", "status": "ok",
+             "reason": None}]
+    return {"size": size, "suites": {"augment": {"rows": rows}},
+            "meta": {"device": {"cuda": cuda, "name": "x"}, "host": {"loadavg_at_start": [load], "cpu_cores_usable": 2}}}
+
+
+def test_caveats_name_skipped_gpu_rows_and_smoke_timings():
+    from bench.report import caveats
+
+    cpu_smoke = caveats(_result(cuda=False, size="smoke"))
+    assert len(cpu_smoke) == 2
+    assert "1 GPU row(s) skipped (no CUDA device" in cpu_smoke[0] and "CPU implementations only" in cpu_smoke[0]
+    assert "NOT figures" in cpu_smoke[1]
+    assert caveats(_result(cuda=True, size="full")) == []
+    assert caveats(_result(cuda=False, size="full"))[0].startswith("CPU-only machine")
+    assert "load average 7.0" in caveats(_result(cuda=True, size="full", load=7.0))[0]
+
+
+def test_printed_table_carries_the_caveats(smoke, capsys):
+    import io
+
+    from bench.report import print_table
+
+    _, out = smoke
+    result = json.loads((out / "smoke.json").read_text())
+    buf = io.StringIO()
+    print_table(result, buf)
+    text = buf.getvalue()
+    assert "CAVEAT: smoke size" in text and "NOT figures" in text
+    if not result["meta"]["device"]["cuda"]:
+        assert "CAVEAT: CPU-only machine" in text and "GPU row(s) skipped" in text

@@ -119,3 +119,90 @@ def test_bad_arguments(plan):
     with pytest.raises(ValueError, match="backend"):
         F.render_fractals_xp(plan, 8, "opencl")
     assert F.render_fractals_cpu(F.sample_fractal_plan(0, np.random.default_rng(0)), 8).shape == (0, 8, 8, 3)
+
+
+def test_rendering_is_independent_of_threads_and_flushes(plan, monkeypatch):
+    one = F.render_fractals_cpu(plan, 40, workers=1)
+    np.testing.assert_array_equal(one, F.render_fractals_cpu(plan, 40, workers=3))
+    monkeypatch.setattr(F, "_HITS_PER_FLUSH", 5000)  # IFS histogram added to in many parts
+    np.testing.assert_array_equal(one, F.render_fractals_cpu(plan, 40))
+
+
+@pytest.fixture
+def count_renders(monkeypatch):
+    """Counts calls of the CPU renderer (cache misses)."""
+    calls = []
+    real = F.render_fractals_cpu
+
+    def counting(*args, **kwargs):
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(F, "render_fractals_cpu", counting)
+    return calls
+
+
+def test_cache_hit_loads_same_pixels_without_rendering(tmp_path, count_renders):
+    first = F.fractal_images(5, 24, seed=3, cache=tmp_path, progress=False)
+    assert len(count_renders) == 1
+    assert [p.name for p in tmp_path.iterdir()] == [F.cache_file(5, 24, 3, tmp_path).name]
+    again = F.fractal_images(5, 24, seed=3, cache=tmp_path, progress=False)
+    assert len(count_renders) == 1  # loaded, not rendered
+    np.testing.assert_array_equal(again, first)
+    np.testing.assert_array_equal(first, F.render_fractals_cpu(
+        F.sample_fractal_plan(5, np.random.default_rng(3)), 24))
+
+
+def test_changed_key_renders_again(tmp_path, count_renders, monkeypatch):
+    F.fractal_images(4, 24, seed=1, cache=tmp_path, progress=False)
+    for kwargs in (dict(count=5, size=24, seed=1), dict(count=4, size=20, seed=1),
+                   dict(count=4, size=24, seed=2)):
+        F.fractal_images(**kwargs, cache=tmp_path, progress=False)
+    assert len(count_renders) == 4
+    monkeypatch.setattr(F, "GENERATOR_VERSION", F.GENERATOR_VERSION + 1)
+    F.fractal_images(4, 24, seed=1, cache=tmp_path, progress=False)
+    assert len(count_renders) == 5
+    assert len(list(tmp_path.iterdir())) == 5
+
+
+def test_cache_location_and_opt_out(tmp_path, count_renders, monkeypatch):
+    monkeypatch.setenv("GPUAUG_CACHE", str(tmp_path / "env"))
+    F.fractal_images(2, 16, seed=0, progress=False)
+    assert F.cache_file(2, 16, 0).parent == tmp_path / "env" / "fractals"
+    assert F.cache_file(2, 16, 0).is_file()
+    F.fractal_images(2, 16, seed=9, cache=False, progress=False)
+    F.fractal_images(2, 16, seed=9, cache=False, progress=False)
+    assert len(count_renders) == 3
+    assert not F.cache_file(2, 16, 9).exists()
+
+
+def test_bad_cache_file_is_rendered_again(tmp_path, count_renders):
+    path = F.cache_file(3, 16, 0, tmp_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not an array")
+    with pytest.warns(UserWarning, match="unreadable"):
+        imgs = F.fractal_images(3, 16, seed=0, cache=tmp_path, progress=False)
+    assert len(count_renders) == 1 and imgs.shape == (3, 16, 16, 3)
+    np.testing.assert_array_equal(np.load(path), imgs)  # replaced by a good file
+    np.save(path, imgs[:2])
+    with pytest.warns(UserWarning, match="not uint8"):
+        F.fractal_images(3, 16, seed=0, cache=tmp_path, progress=False)
+    assert len(count_renders) == 2
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left behind
+
+
+def test_mixing_set_fractals_uses_the_cache(tmp_path, count_renders):
+    from gpuaug.mixing import MixingSet
+
+    a = MixingSet.fractals(3, size=16, seed=2, cache=tmp_path)
+    b = MixingSet.fractals(3, size=16, seed=2, cache=tmp_path)
+    assert len(count_renders) == 1
+    np.testing.assert_array_equal(a.images, b.images)
+
+
+def test_progress_bar(capsys):
+    F.fractal_images(3, 16, seed=0, cache=False, progress=True)
+    err = capsys.readouterr().err
+    assert "rendering 3 fractals of 16x16" in err and "3/3" in err
+    F.fractal_images(3, 16, seed=0, cache=False)  # fast: no bar
+    assert capsys.readouterr().err == ""
