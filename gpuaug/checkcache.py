@@ -24,10 +24,9 @@ log = logging.getLogger("gpuaug.validate")
 
 def cache_dir() -> Path:
     """The folder holding the validation caches (see the module notes)."""
-    if os.environ.get("GPUAUG_CACHE_DIR"):
-        return Path(os.environ["GPUAUG_CACHE_DIR"]) / "validate"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "gpuaug" / "validate"
+    from .cachedir import cache_root
+
+    return cache_root() / "validate"
 
 
 class DecodeCache:

@@ -609,8 +609,10 @@ GENERATOR_VERSION = 1
 
 
 def default_cache_dir() -> Path:
-    """``$GPUAUG_CACHE/fractals``, by default ``~/.cache/gpuaug/fractals``."""
-    return Path(os.environ.get("GPUAUG_CACHE", Path.home() / ".cache" / "gpuaug")) / "fractals"
+    """``fractals/`` in the gpuaug cache (:mod:`gpuaug.cachedir`; default ``~/.cache/gpuaug``)."""
+    from .cachedir import cache_root
+
+    return cache_root() / "fractals"
 
 
 def cache_file(count: int, size: int, seed: int, cache_dir=None) -> Path:
@@ -656,7 +658,7 @@ def fractal_images(count: int, size: int = 256, seed: int = 0, cache=None,
     """``count`` fractals of side ``size`` from ``seed``: uint8 NHWC numpy array, rendered
     on the CPU once and then loaded from an on-disk cache.
 
-    ``cache``: None (default) for :func:`default_cache_dir` (set ``GPUAUG_CACHE`` to move
+    ``cache``: None (default) for :func:`default_cache_dir` (set ``GPUAUG_CACHE_DIR`` to move
     it), a folder, or False to render without reading or writing a cache. Files are keyed
     by count, size, seed and :data:`GENERATOR_VERSION` (``count * size**2 * 3`` bytes each).
     ``progress``: a bar on stderr; None shows it once rendering has taken a second,

@@ -230,8 +230,8 @@ class MixingSet:
                  batch: int = 64, cache=None) -> "MixingSet":
         """``count`` procedural fractals (see :mod:`gpuaug.fractals`) of side ``size``,
         rendered by the CUDA kernels for a CUDA ``device``, else on the CPU once and then
-        loaded from the on-disk cache (``cache``: None for ``$GPUAUG_CACHE/fractals``,
-        default ``~/.cache/gpuaug/fractals``; a folder; False for none), with a progress
+        loaded from the on-disk cache (``cache``: None for ``fractals/`` in the gpuaug
+        cache, :mod:`gpuaug.cachedir`, default ``~/.cache/gpuaug/fractals``; a folder; False for none), with a progress
         bar on stderr while it renders. The pixels are the same either way."""
         from . import fractals
 

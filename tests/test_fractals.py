@@ -166,7 +166,7 @@ def test_changed_key_renders_again(tmp_path, count_renders, monkeypatch):
 
 
 def test_cache_location_and_opt_out(tmp_path, count_renders, monkeypatch):
-    monkeypatch.setenv("GPUAUG_CACHE", str(tmp_path / "env"))
+    monkeypatch.setenv("GPUAUG_CACHE_DIR", str(tmp_path / "env"))
     F.fractal_images(2, 16, seed=0, progress=False)
     assert F.cache_file(2, 16, 0).parent == tmp_path / "env" / "fractals"
     assert F.cache_file(2, 16, 0).is_file()

@@ -6,7 +6,6 @@ import io
 import tarfile
 import warnings
 
-import numpy as np
 import pytest
 
 pytest.importorskip("nvidia.dali")

@@ -7,7 +7,6 @@ import os
 import signal
 
 import pytest
-import torch
 
 from gpuaug.train import checkpoint, outputs
 from gpuaug.train.cli import _load_for_eval, build_eval_parser, build_parser, main_train

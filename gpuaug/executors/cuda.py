@@ -164,7 +164,7 @@ def apply_ops_xp(images, ids: np.ndarray, values: np.ndarray, backend: str):
     """
     xp = _xp(backend)
     _check_inputs(xp, images, ids, values)
-    n, (n_src, h, w, _) = ids.shape[0], images.shape
+    n, (_, h, w, _) = ids.shape[0], images.shape
     out = xp.empty((n, h, w, 3), dtype=np.uint8)
     if n:
         _step(xp, backend, images, None, np.zeros(n, bool), ids, values, out, np.ones(n, bool))

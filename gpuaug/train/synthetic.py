@@ -27,7 +27,9 @@ TRAIN_PER_CLASS, VAL_PER_CLASS, SIZE = 200, 50, 48
 
 
 def default_cache() -> Path:
-    return Path(os.environ.get("GPUAUG_CACHE", Path.home() / ".cache" / "gpuaug"))
+    from ..cachedir import cache_root
+
+    return cache_root()
 
 
 def _colour(rng, avoid=None):
