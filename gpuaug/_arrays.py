@@ -278,3 +278,16 @@ def check_same_device(what: str, owner_index: int, index: int | None = None) -> 
     if here != owner_index:
         raise ValueError(f"{what} lives on cuda:{owner_index} but is used on cuda:{here}; "
                          f"build one per device (e.g. device='cuda:{here}', one per rank)")
+
+
+def torch_to_device(array: np.ndarray, device):
+    """A host numpy array as a torch tensor on ``device``. On CUDA the copy goes from
+    pinned memory with ``non_blocking``: queued on the current stream, no host sync (a
+    plain ``torch.as_tensor(array, device="cuda")`` waits for the copy)."""
+    import torch
+
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    device = torch.device(device)
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)

@@ -84,6 +84,23 @@ def test_label_mixing_in_the_trainer_does_not_sync():
         torch.cuda.set_sync_debug_mode("default")
 
 
+def test_noisy_feature_mixup_does_not_sync():
+    from gpuaug.train.noisymix import NoisyFeatureMixup
+
+    nfm = NoisyFeatureMixup(torch.nn.Identity())
+    h = torch.rand(3 * 8, 4, 5, 5, device="cuda")
+    labels = torch.arange(8, device="cuda") % 3
+    draw = nfm.draw(8, 3, np.random.default_rng(0))
+    nfm.apply(h, draw), nfm.targets(labels, 3, draw)  # warm-up
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        draw = nfm.draw(8, 3, np.random.default_rng(1))
+        nfm.apply(h, draw)
+        nfm.targets(labels, 3, draw)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
 @two_gpus
 def test_bare_cuda_means_the_current_device():
     pictures = _batch(3, 16)

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from .._arrays import torch_to_device
 from ..normalization import mean_std
 from . import checkpoint, distributed, outputs
 from .data import denormalise, make_loader, resolve_data
@@ -54,9 +55,7 @@ def _apply_label_mixing(method, x: torch.Tensor, labels, num_classes, rng):
     permutation per batch, as the papers do); returns (images, soft targets)."""
     n, _, h, w = x.shape
     plan = method.plan(n, h, w, rng)
-    perm = torch.from_numpy(plan.permutation)
-    if x.is_cuda:  # pinned + non_blocking: queued behind the step, no host sync
-        perm = perm.pin_memory().to(x.device, non_blocking=True)
+    perm = torch_to_device(plan.permutation, x.device)  # no host sync on CUDA
     if type(method).__name__ == "CutMix":
         top, bottom, left, right = plan.box
         x = x.clone()

@@ -37,6 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._arrays import torch_to_device
+
 LAYERS = ("input", "layer1", "layer2", "layer3")
 NOISE_BETA = (2.0, 5.0)
 
@@ -104,7 +106,7 @@ class NoisyFeatureMixup:
     def targets(self, labels: torch.Tensor, num_classes: int, draw: MixDraw) -> torch.Tensor:
         """Soft targets of the N clean rows: lam onehot(y) + (1 - lam) onehot(y[pi])."""
         onehot = torch.nn.functional.one_hot(labels.long(), num_classes).float()
-        perm = torch.as_tensor(draw.perm, device=labels.device)
+        perm = torch_to_device(draw.perm, labels.device)  # no host sync on CUDA
         return draw.lam * onehot + (1 - draw.lam) * onehot[perm]
 
     # ------------------------------------------------------------------ applying
@@ -113,7 +115,7 @@ class NoisyFeatureMixup:
         rows = len(draw.perm) * draw.splits
         if h.shape[0] != rows:
             raise ValueError(f"NoisyMix draw is for {rows} rows, the features have {h.shape[0]}")
-        perm = torch.as_tensor(draw.full_perm(), device=h.device)
+        perm = torch_to_device(draw.full_perm(), h.device)
         out = draw.lam * h + (1 - draw.lam) * h[perm]
         n = len(draw.perm)
 
