@@ -116,7 +116,8 @@ except Exception:
 json.dump(env, open(sys.argv[1], "w"), indent=1)
 print(json.dumps(env, indent=1))
 EOF
-record env "$( [ -s "$OUT/env.json" ] && echo passed || echo failed )" 0 "$(head -c 150 "$OUT/env.json" | tr '\n' ' ')" env.log
+ENV_LINE=$("$PY" -c "import json,sys; e=json.load(open(sys.argv[1])); print(e['device'], '| torch', e['versions']['torch'], '| cupy', e['versions']['cupy'], '| dali', e['versions']['nvidia.dali'])" "$OUT/env.json" 2>/dev/null)
+record env "$( [ -n "$ENV_LINE" ] && echo passed || echo failed )" 0 "${ENV_LINE:-env.json not written}" env.log
 HAVE_DALI=0
 "$PY" -c "import nvidia.dali" 2>/dev/null && HAVE_DALI=1
 
