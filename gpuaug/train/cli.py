@@ -156,9 +156,9 @@ def resolve_train_args(args: argparse.Namespace) -> SimpleNamespace:
         if resolve_data(args.data)["kind"] == "cifar":
             cfg.update(CIFAR_DEFAULTS)
     if args.recipe:
-        from .recipes import load_recipe
+        from .recipes import load_recipe, recipe_path
 
-        recipe = load_recipe(_recipe_path(args.recipe))
+        recipe = load_recipe(recipe_path(args.recipe))
         parser = build_parser()
         cfg.update({k: T.check_value(parser, k, v, f"recipe {args.recipe}")
                     for k, v in recipe["train"].items() if k != "dataset"})
@@ -198,21 +198,6 @@ def resolve_train_args(args: argparse.Namespace) -> SimpleNamespace:
         eval_every=args.eval_every, limit_val_batches=args.limit_val_batches, preview=args.preview,
         tensorboard=args.tensorboard, stop_after_steps=args.stop_after_steps, recipe=args.recipe,
         validate=args.validate, allow_changed_settings=args.allow_changed_settings)
-
-
-def _recipe_path(recipe: str) -> Path:
-    """``--recipe`` as given: a file, or the name of a ``pipelines/*.toml`` recipe; an
-    unknown name is an error listing the available recipes."""
-    path = Path(recipe).expanduser()
-    if path.is_file():
-        return path
-    shipped = Path(__file__).resolve().parents[2] / "pipelines"
-    for candidate in (shipped / recipe, shipped / f"{recipe}.toml"):
-        if candidate.is_file():
-            return candidate
-    names = sorted(p.stem for p in shipped.glob("*.toml")) if shipped.is_dir() else []
-    raise SystemExit(f"error: --recipe {recipe}: no such file or recipe; available recipes: "
-                     f"{', '.join(names) if names else 'none found'} (in {shipped})")
 
 
 def _cuda() -> bool:

@@ -28,6 +28,21 @@ TRAIN_KEYS = {
 }
 
 
+def recipe_path(recipe: str) -> Path:
+    """``--recipe`` as given: a file, or the name of a ``pipelines/*.toml`` recipe; an
+    unknown name is an error listing the available recipes."""
+    path = Path(recipe).expanduser()
+    if path.is_file():
+        return path
+    shipped = Path(__file__).resolve().parents[2] / "pipelines"
+    for candidate in (shipped / recipe, shipped / f"{recipe}.toml"):
+        if candidate.is_file():
+            return candidate
+    names = sorted(p.stem for p in shipped.glob("*.toml")) if shipped.is_dir() else []
+    raise SystemExit(f"error: --recipe {recipe}: no such file or recipe; available recipes: "
+                     f"{', '.join(names) if names else 'none found'} (in {shipped})")
+
+
 def load_recipe(path: str | Path) -> dict:
     """{"train": {...}, "method": {"name": ..., **settings}} from a recipe file, checked for
     unknown keys (a typo in a recipe must not be silently ignored)."""
@@ -87,7 +102,8 @@ def config_sources(args, cfg) -> list[tuple[str, object, str]]:
             dataset_name, dataset = "CIFAR", cli.CIFAR_DEFAULTS
     recipe, tags = {"train": {}, "method": {}}, {}
     if args.recipe:
-        recipe, tags = load_recipe(args.recipe), recipe_comments(args.recipe)
+        path = recipe_path(args.recipe)
+        recipe, tags = load_recipe(path), recipe_comments(path)
     explicit = {k for k, v in vars(args).items() if v is not None}
 
     def tag(table, key):
