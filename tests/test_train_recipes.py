@@ -108,6 +108,12 @@ def test_print_config_shows_each_value_with_its_source(capsys):
     assert "recipe [C] Normalize([0.5] * 3" in lines["normalization"]
 
 
+def test_print_config_takes_a_recipe_name_as_training_does(capsys):
+    assert main_train(["--recipe", "imagenet-ipmix", "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert "for recipe imagenet-ipmix" in out and "weight_decay" in out and "0.0005" in out
+
+
 def test_cosine_schedule_is_the_official_per_step_annealing_with_its_floor():
     """The official scripts' LambdaLR(get_lr(step, total, 1, 1e-6 / lr)), stepped every batch:
     lr(step) = 1e-6 + (lr - 1e-6) * (1 + cos(pi * step / total)) / 2."""
