@@ -9,8 +9,10 @@
 #   env, doctor, pytest -m gpu, memcheck, bench host / roofline / augment (GPU rows),
 #   ResNet-50 step ratio, augment CPU baselines, DALI tests + loader (only if DALI imports),
 #   then the report: OUT/GPU-VALIDATION.md (and bench/results/GPU-VALIDATION.md on a real run).
-# Each step writes OUT/<step>.log and one line to OUT/steps.jsonl; every step has a time
-# budget, and the whole run a budget of BUDGET_S seconds (default 470).
+# Steps write into a scratch folder; OUT holds four files, rewritten after every step (the
+# device tool returns at most 8): log (everything printed), steps.jsonl (one line per step),
+# results.tar (every step's log and JSON) and, at the end, GPU-VALIDATION.md. Every step has
+# a time budget, and the whole run a budget of BUDGET_S seconds (default 470).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,11 +27,13 @@ done
 OUT=${OUT:-runs/gpu-check}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
 BUDGET_S=${BUDGET_S:-470}
 PY=${PYTHON:-python3}
 export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 START=$(date +%s)
-: > "$OUT/steps.jsonl"
+: > "$WORK/steps.jsonl"
+: > "$OUT/log"
 
 if [ "$DRY_RUN" = 0 ] && ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
     echo "gpu-check.sh: torch sees no CUDA device; run with --dry-run on a CPU-only machine" >&2
@@ -38,12 +42,14 @@ fi
 GPU_REASON="dry run: no GPU on this machine"
 
 record() {  # name status seconds reason log
-    "$PY" - "$@" >> "$OUT/steps.jsonl" <<'EOF'
+    "$PY" - "$@" >> "$WORK/steps.jsonl" <<'EOF'
 import json, sys
 name, status, seconds, reason, log = sys.argv[1:6]
 print(json.dumps({"name": name, "status": status, "seconds": float(seconds), "reason": reason, "log": log}))
 EOF
     printf '== %-22s %-8s %5ss  %s\n' "$1" "$2" "$3" "$4" | tee -a "$OUT/log"
+    cp "$WORK/steps.jsonl" "$OUT/steps.jsonl"
+    tar -C "$WORK" -cf "$OUT/results.tar" .
 }
 
 # step NAME BUDGET_S COMMAND...: run with a time budget (less if the run's budget is short).
@@ -57,14 +63,14 @@ step() {
     [ "$budget" -gt "$left" ] && budget=$left
     local t0=$(date +%s) rc
     echo "== $name: $*" >> "$OUT/log"
-    timeout --kill-after=10 "$budget" "$@" > "$OUT/$name.log" 2>&1
+    timeout --kill-after=10 "$budget" "$@" > "$WORK/$name.log" 2>&1
     rc=$?
-    cat "$OUT/$name.log" >> "$OUT/log"
+    cat "$WORK/$name.log" >> "$OUT/log"
     local dt=$(( $(date +%s) - t0 ))
     case $rc in
-        0) record "$name" passed "$dt" "$(tail -n 1 "$OUT/$name.log" | cut -c1-200)" "$name.log" ;;
+        0) record "$name" passed "$dt" "$(tail -n 1 "$WORK/$name.log" | cut -c1-200)" "$name.log" ;;
         124|137) record "$name" timeout "$dt" "stopped after ${budget}s" "$name.log" ;;
-        *) record "$name" failed "$dt" "exit $rc: $(tail -n 1 "$OUT/$name.log" | cut -c1-200)" "$name.log" ;;
+        *) record "$name" failed "$dt" "exit $rc: $(tail -n 1 "$WORK/$name.log" | cut -c1-200)" "$name.log" ;;
     esac
 }
 
@@ -74,19 +80,19 @@ dry() {
     local name=$1 reason=$2; shift 2
     local t0=$(date +%s) rc
     echo "== $name (dry run): $*" >> "$OUT/log"
-    timeout --kill-after=10 300 "$@" > "$OUT/$name.log" 2>&1
+    timeout --kill-after=10 300 "$@" > "$WORK/$name.log" 2>&1
     rc=$?
-    cat "$OUT/$name.log" >> "$OUT/log"
+    cat "$WORK/$name.log" >> "$OUT/log"
     local dt=$(( $(date +%s) - t0 ))
     if [ $rc = 0 ]; then
         record "$name" skipped "$dt" "$reason" "$name.log"
     else
-        record "$name" failed "$dt" "dry-run form failed, exit $rc: $(tail -n 1 "$OUT/$name.log" | cut -c1-200)" "$name.log"
+        record "$name" failed "$dt" "dry-run form failed, exit $rc: $(tail -n 1 "$WORK/$name.log" | cut -c1-200)" "$name.log"
     fi
 }
 
 # ---------------------------------------------------------------- env
-"$PY" - "$OUT/env.json" "$*" <<'EOF' > "$OUT/env.log" 2>&1
+"$PY" - "$WORK/env.json" "$*" <<'EOF' > "$WORK/env.log" 2>&1
 import json, subprocess, sys, datetime, platform, importlib
 def version(m):
     try:
@@ -116,14 +122,14 @@ except Exception:
 json.dump(env, open(sys.argv[1], "w"), indent=1)
 print(json.dumps(env, indent=1))
 EOF
-ENV_LINE=$("$PY" -c "import json,sys; e=json.load(open(sys.argv[1])); print(e['device'], '| torch', e['versions']['torch'], '| cupy', e['versions']['cupy'], '| dali', e['versions']['nvidia.dali'])" "$OUT/env.json" 2>/dev/null)
+ENV_LINE=$("$PY" -c "import json,sys; e=json.load(open(sys.argv[1])); print(e['device'], '| torch', e['versions']['torch'], '| cupy', e['versions']['cupy'], '| dali', e['versions']['nvidia.dali'])" "$WORK/env.json" 2>/dev/null)
 record env "$( [ -n "$ENV_LINE" ] && echo passed || echo failed )" 0 "${ENV_LINE:-env.json not written}" env.log
 HAVE_DALI=0
 "$PY" -c "import nvidia.dali" 2>/dev/null && HAVE_DALI=1
 
 # ---------------------------------------------------------------- doctor
 if "$PY" -c "import gpuaug.doctor" 2>/dev/null; then
-    step doctor 90 "$PY" -m gpuaug.doctor --json "$OUT/doctor.json"   # CPU-only: an honest partial report
+    step doctor 90 "$PY" -m gpuaug.doctor --json "$WORK/doctor.json"   # CPU-only: an honest partial report
 else
     record doctor skipped 0 "gpuaug.doctor is not in this tree" ""
 fi
@@ -133,7 +139,7 @@ if [ "$DRY_RUN" = 1 ]; then
     dry pytest-gpu "$GPU_REASON (the -m gpu tests were collected)" "$PY" -m pytest -m gpu --collect-only -q -p no:cacheprovider
     dry memcheck "$GPU_REASON (the workload ran on the cpu executor)" "$PY" -m bench.gpu_memcheck --executor cpu
 else
-    step pytest-gpu 170 "$PY" -m pytest -m gpu -q -p no:cacheprovider --junitxml="$OUT/pytest-gpu.xml"
+    step pytest-gpu 170 "$PY" -m pytest -m gpu -q -p no:cacheprovider --junitxml="$WORK/pytest-gpu.xml"
     if command -v compute-sanitizer >/dev/null; then
         step memcheck 90 compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
             "$PY" -m bench.gpu_memcheck --executor cuda
@@ -146,24 +152,24 @@ fi
 BENCH=("$PY" -m bench --size full --batches 256 --image-sizes 224,32 --quiet)
 if [ "$DRY_RUN" = 1 ]; then
     dry bench-host "$GPU_REASON (host suite at smoke size)" "$PY" -m bench --suite host --size smoke --quiet \
-        --out "$OUT" --name bench-host
+        --out "$WORK" --name bench-host
 else
-    step bench-host 60 "${BENCH[@]}" --suite host --out "$OUT" --name bench-host
-    step bench-roofline 70 "${BENCH[@]}" --suite roofline --out "$OUT" --name bench-roofline
+    step bench-host 60 "${BENCH[@]}" --suite host --out "$WORK" --name bench-host
+    step bench-roofline 70 "${BENCH[@]}" --suite roofline --out "$WORK" --name bench-roofline
     step bench-augment-gpu 70 "${BENCH[@]}" --suite augment --impls ours-cuda,tv2-cuda-batch \
-        --repeats 5 --warmup 2 --out "$OUT" --name bench-augment-gpu
+        --repeats 5 --warmup 2 --out "$WORK" --name bench-augment-gpu
 fi
 
 # ---------------------------------------------------------------- ResNet-50 with and without IPMix + JSD
 if [ "$DRY_RUN" = 1 ]; then
     dry step-ratio "$GPU_REASON (2 CPU steps of resnet18 at 32 px)" "$PY" -m bench.step_ratio --device cpu \
-        --arch resnet18 --steps 2 --warmup 1 --batch 4 --image-size 32 --mixing-count 4 --out "$OUT/step-ratio.json"
+        --arch resnet18 --steps 2 --warmup 1 --batch 4 --image-size 32 --mixing-count 4 --out "$WORK/step-ratio.json"
 else
     step step-ratio 120 "$PY" -m bench.step_ratio --method ipmix --jsd --steps 200 --warmup 20 --batch 256 \
-        --out "$OUT/step-ratio.json"
+        --out "$WORK/step-ratio.json"
     # The CPU side of the side-by-side ratios (all cores of this machine), after the GPU figures.
     step bench-augment-cpu 90 "${BENCH[@]}" --suite augment --impls ours-cpu-workers,reference-dlall,tv2-cpu-dlall \
-        --repeats 2 --warmup 1 --out "$OUT" --name bench-augment-cpu
+        --repeats 2 --warmup 1 --out "$WORK" --name bench-augment-cpu
 fi
 
 # ---------------------------------------------------------------- DALI (last: dropped first when short)
@@ -173,17 +179,17 @@ elif [ "$DRY_RUN" = 1 ]; then
     record dali skipped 0 "$GPU_REASON" ""
 else
     step dali-tests 90 "$PY" -m pytest tests/test_dali_gpu.py -q -p no:cacheprovider
-    step bench-loader 90 "${BENCH[@]}" --suite loader --out "$OUT" --name bench-loader
+    step bench-loader 90 "${BENCH[@]}" --suite loader --out "$WORK" --name bench-loader
 fi
 
 # ---------------------------------------------------------------- report
-REPORT=("$PY" -m bench.gpu_report "$OUT")
-if [ "$DRY_RUN" = 1 ]; then
-    REPORT+=(--dry-run)
-else
-    REPORT+=(--copy-to bench/results/GPU-VALIDATION.md)
-fi
+REPORT=("$PY" -m bench.gpu_report "$WORK")
+[ "$DRY_RUN" = 1 ] && REPORT+=(--dry-run)
 "${REPORT[@]}" | tee -a "$OUT/log"
-failed=$(grep -c '"status": "failed"' "$OUT/steps.jsonl")
-echo "gpu-check: $(wc -l < "$OUT/steps.jsonl") steps, $failed failed, $(( $(date +%s) - START ))s; report: $OUT/GPU-VALIDATION.md"
+cp "$WORK/GPU-VALIDATION.md" "$OUT/GPU-VALIDATION.md"
+[ "$DRY_RUN" = 1 ] || cp "$WORK/GPU-VALIDATION.md" bench/results/GPU-VALIDATION.md
+tar -C "$WORK" -cf "$OUT/results.tar" .
+failed=$(grep -c '"status": "failed"' "$WORK/steps.jsonl")
+echo "gpu-check: $(wc -l < "$WORK/steps.jsonl") steps, $failed failed, $(( $(date +%s) - START ))s; report: $OUT/GPU-VALIDATION.md, all results in $OUT/results.tar" | tee -a "$OUT/log"
+rm -rf "$WORK"
 [ "$failed" = 0 ]

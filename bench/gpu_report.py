@@ -130,7 +130,7 @@ def render(out: Path, dry_run: bool) -> str:
         lines.append(f"| {s['name']} | {s['status']} | {s.get('seconds', 0):.0f} | {detail} (`{s.get('log', '')}`) |")
     lines += ["", "## Goals (224², batch 256)", "", "| goal | target | measured | verdict |", "|---|---|---|---|"]
     lines += throughput_lines(out) + roofline_lines(out) + [step_ratio_line(out), memcheck_line(steps)]
-    lines += ["", "Raw results: the JSON and logs next to this file in the run's output folder.", ""]
+    lines += ["", "Raw results: `results.tar` next to this file (every step's log and JSON); `log`: all output.", ""]
     return "\n".join(lines)
 
 
