@@ -125,7 +125,12 @@ def parse_kernels(source: str) -> dict[str, Signature]:
 # ---------------------------------------------------------------- sources
 
 def _kernel_dir():
-    return importlib.resources.files("gpuaug.kernels")
+    try:
+        return importlib.resources.files("gpuaug.kernels")
+    except ModuleNotFoundError:
+        # Run from a checkout that was never installed (PYTHONPATH=., as on the lent GPU):
+        # the package maps the top-level kernels/ folder, which is right here.
+        return Path(__file__).resolve().parents[2] / "kernels"
 
 
 def read_source(file_stem: str) -> str:
