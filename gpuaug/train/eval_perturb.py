@@ -12,9 +12,11 @@ For a perturbation p with videos x^(i) of frames x_1..x_n (m videos):
   0-based rank of c_k in the other frame, d = sum_k |k - min(r_k, 5)| (the paper's
   distance restricted to the top 5).
 * ImageNet-P: the paper's mFR divides FP_p by AlexNet's FP_p. AlexNet's per-perturbation
-  flip probabilities are not published in the sources available to this project, so
-  ImageNet-P is reported UN-normalised: the mean flip probability (and mean T5D) over the
-  10 benchmark perturbations, per-perturbation values alongside. CIFAR-P: mFR is the plain
+  flip probabilities are not published in the sources available to this project (the
+  official hendrycks/robustness ImageNet-P/test.py prints raw flip probabilities, and its
+  README lists only normalised mFRs), so ImageNet-P is reported UN-normalised: the mean
+  flip probability (and mean T5D) over the 10 benchmark perturbations, per-perturbation
+  values alongside. CIFAR-P: mFR is the plain
   mean of FP_p (no AlexNet normalisation), as the CIFAR papers report it.
 
 Layouts read (one video = a sequence of frames of the same image):
