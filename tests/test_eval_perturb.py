@@ -86,3 +86,79 @@ def test_imagenet_p_baseline_normalisation(tmp_path):
     (tmp_path / "worse.json").write_text("[1, 2]")
     with pytest.raises(SystemExit, match="JSON object"):
         read_baseline(tmp_path / "worse.json")
+
+
+# ----------------------------------------------------------------------------- encoded videos
+class _ChannelMean(torch.nn.Module):
+    """Class = the dominant colour channel (0 red, 1 green, 2 blue): lossy coding keeps it."""
+
+    def forward(self, x):
+        return x.mean(dim=(2, 3))
+
+
+_COLOURS = {"r": (200, 30, 30), "g": (30, 200, 30), "b": (30, 30, 200)}
+
+
+def _solid(sequence, h=16, w=24):
+    """Frames of solid colours, e.g. "rrgg" (uint8 (frames, h, w, 3)), with a little texture."""
+    ramp = np.arange(w, dtype=np.uint8)[None, :, None]
+    return np.stack([np.broadcast_to(np.array(_COLOURS[c], np.uint8) + ramp, (h, w, 3)) for c in sequence])
+
+
+def _evaluate(root, size=8):
+    from types import SimpleNamespace
+
+    from gpuaug.train.distributed import Dist
+    from gpuaug.train.eval_perturb import evaluate_perturbations
+
+    cfg = SimpleNamespace(batch_size=16, image_size=size, limit_batches=None)
+    return evaluate_perturbations(_ChannelMean().eval(), root, cfg, Dist(), ((0.0,) * 3, (1.0,) * 3),
+                                  log=lambda *a: None)
+
+
+def test_mp4_videos_match_their_decoded_frames(tmp_path):
+    """.mp4 videos (16x24 frames, resized and cropped to 8x8 by the frame path) give the
+    flip probabilities the colour sequences imply, and the same numbers as .npy arrays of the
+    very frames a decoder returns for them."""
+    pytest.importorskip("av")
+    from _video_helpers import decoded, write_mp4
+
+    # brightness: still videos; translate: consecutive flips; gaussian_noise: flips vs the first frame
+    sequences = {"brightness": ["rrrrrr", "gggggg"], "translate": ["rrggbb", "rgrgrg"],
+                 "gaussian_noise": ["rgrbrr", "bbbbbr"]}
+    expected = {"brightness": 0.0, "translate": (2 / 5 + 5 / 5) / 2, "gaussian_noise": (2 / 5 + 1 / 5) / 2}
+    for name, seqs in sequences.items():
+        for i, seq in enumerate(seqs):
+            mp4 = tmp_path / "mp4" / name / f"n{i:08d}" / f"{name}_{i}.mp4"
+            write_mp4(mp4, _solid(seq))
+            frames = decoded(mp4)
+            assert frames.shape == (6, 16, 24, 3)
+            (tmp_path / "npy" / name / f"n{i:08d}").mkdir(parents=True)
+            np.save(tmp_path / "npy" / name / f"n{i:08d}" / f"{name}_{i}.npy", frames)
+    from_mp4, from_npy = _evaluate(tmp_path / "mp4"), _evaluate(tmp_path / "npy")
+    assert from_mp4["flip_probability"] == pytest.approx(expected)
+    assert from_mp4["flip_probability"] == from_npy["flip_probability"]
+    assert from_mp4["top5_distance"] == from_npy["top5_distance"]
+    assert from_mp4["top5_distance"]["brightness"] == 0 and from_mp4["top5_distance"]["translate"] > 0
+    assert from_mp4["mean_flip_probability"] == pytest.approx(np.mean(list(expected.values())))
+
+
+def test_mp4_without_pyav_names_the_install(tmp_path, monkeypatch):
+    import sys
+
+    folder = tmp_path / "p" / "brightness" / "n00000001"
+    folder.mkdir(parents=True)
+    (folder / "v.mp4").write_bytes(b"\x00")
+    monkeypatch.setitem(sys.modules, "av", None)  # `import av` raises ImportError
+    with pytest.raises(SystemExit, match=r"pip install av .*gpuaug\[video\].*ffmpeg -i") as err:
+        _evaluate(tmp_path / "p")
+    assert "v.mp4" in str(err.value)
+
+
+def test_undecodable_mp4_is_named(tmp_path):
+    pytest.importorskip("av")
+    folder = tmp_path / "p" / "brightness" / "n00000001"
+    folder.mkdir(parents=True)
+    (folder / "broken.mp4").write_bytes(b"\x00" * 64)
+    with pytest.raises(SystemExit, match="cannot decode the video .*broken.mp4"):
+        _evaluate(tmp_path / "p")

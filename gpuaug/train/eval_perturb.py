@@ -12,19 +12,20 @@ For a perturbation p with videos x^(i) of frames x_1..x_n (m videos):
   0-based rank of c_k in the other frame, d = sum_k |k - min(r_k, 5)| (the paper's
   distance restricted to the top 5).
 * ImageNet-P: the paper's mFR divides FP_p by AlexNet's FP_p. AlexNet's per-perturbation
-  flip probabilities are not published in the sources available to this project, so
-  ImageNet-P is reported UN-normalised: the mean flip probability (and mean T5D) over the
-  10 benchmark perturbations, per-perturbation values alongside. CIFAR-P: mFR is the plain
+  flip probabilities are not published in the sources available to this project (the
+  official hendrycks/robustness ImageNet-P/test.py prints raw flip probabilities, and its
+  README lists only normalised mFRs), so ImageNet-P is reported UN-normalised: the mean
+  flip probability (and mean T5D) over the 10 benchmark perturbations, per-perturbation
+  values alongside. CIFAR-P: mFR is the plain
   mean of FP_p (no AlexNet normalisation), as the CIFAR papers report it.
 
 Layouts read (one video = a sequence of frames of the same image):
 
 * CIFAR-10/100-P: ``<root>/<perturbation>.npy``, uint8 (videos, frames, H, W, 3).
-* ImageNet-P: ``<root>/<perturbation>/<wnid>/<video>`` where each video is an ``.npy``
-  array (frames, H, W, 3) uint8, or a folder of frame images sorted by name. The ``.mp4``
-  files of the original download are not decoded here (recent torchvision releases no
-  longer have ``torchvision.io.read_video``, and no CPU video decoder is a dependency):
-  convert each to a folder of frames first, e.g. ``ffmpeg -i v.mp4 v/%03d.png``.
+* ImageNet-P: ``<root>/<perturbation>/<wnid>/<video>`` where each video is the released
+  ``.mp4`` (decoded with PyAV, the optional ``video`` extra: ``pip install 'gpuaug[video]'``),
+  an ``.npy`` array (frames, H, W, 3) uint8, or a folder of frame images sorted by name.
+  Videos are read lazily, a few at a time.
 
 Frames are resized (short side) and centre-cropped to the model's input size when they
 differ from it. Labels are not needed.
@@ -39,6 +40,7 @@ import torch
 
 from . import distributed
 from .eval_pixels import Normalized, fit_frames, unit_nchw
+from .video import ENCODED_EXTENSIONS, read_frames, require_av
 
 # The 10 benchmark perturbations of ImageNet-P / CIFAR-P and the held-out ones.
 PERTURBATIONS = ("gaussian_noise", "shot_noise", "motion_blur", "zoom_blur", "snow", "brightness", "translate",
@@ -92,20 +94,21 @@ def p_layout(root) -> str:
 
 def _video_paths(folder: Path) -> list[Path]:
     videos = sorted(v for wnid in sorted(folder.iterdir()) if wnid.is_dir() for v in wnid.iterdir())
-    mp4 = [v for v in videos if v.suffix.lower() in (".mp4", ".avi", ".webm", ".mkv")]
-    if mp4:
-        raise SystemExit(f"error: {folder} holds encoded videos ({mp4[0].name}, ...), which gpuaug does not decode; "
-                         "convert each to a folder of frames (ffmpeg -i v.mp4 v/%03d.png) or an .npy array "
-                         "(frames, H, W, 3) uint8 first (see README, 'Training and evaluation')")
-    videos = [v for v in videos if v.suffix == ".npy" or v.is_dir()]
+    encoded = [v for v in videos if v.suffix.lower() in ENCODED_EXTENSIONS]
+    if encoded:
+        require_av(encoded[0])  # without PyAV: the install hint before any video of this perturbation is read
+    videos = [v for v in videos if v.suffix == ".npy" or v.is_dir() or v.suffix.lower() in ENCODED_EXTENSIONS]
     if not videos:
-        raise SystemExit(f"error: {folder} has no videos (<wnid>/<video>.npy or <wnid>/<video>/ frame folders)")
+        raise SystemExit(f"error: {folder} has no videos (<wnid>/<video>.mp4, <wnid>/<video>.npy or "
+                         "<wnid>/<video>/ frame folders)")
     return videos
 
 
 def _read_video(path: Path) -> np.ndarray:
     if path.suffix == ".npy":
         arr = np.load(path)
+    elif path.suffix.lower() in ENCODED_EXTENSIONS:
+        arr = read_frames(path)
     else:
         from PIL import Image
 

@@ -38,7 +38,8 @@ def _positive_int(text: str) -> int:
 def add_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("consistency, adversaries, anomalies")
     g.add_argument("--imagenet-p", metavar="DIR", help="ImageNet-P: <perturbation>/<wnid>/<video> with each video "
-                   "an .npy (frames, H, W, 3) or a folder of frames (.mp4 must be converted first)")
+                   "the released .mp4 (needs PyAV: pip install 'gpuaug[video]'), an .npy (frames, H, W, 3) or a "
+                   "folder of frames")
     g.add_argument("--imagenet-p-baseline", metavar="JSON", help="ImageNet-P: {perturbation: flip probability} "
                    "of the normalising model (AlexNet in the paper) to report mFR instead of the mean FP")
     g.add_argument("--cifar-p", metavar="DIR", help="CIFAR-10/100-P: <perturbation>.npy of (videos, frames, 32, 32, 3)")
