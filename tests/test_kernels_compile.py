@@ -46,3 +46,17 @@ def test_compile_check_returns_warnings(tmp_path):
     src = tmp_path / "warn.cu"
     src.write_text('extern "C" __global__ void k(int* a) { int unused; a[0] = 1; }\n')
     assert "unused" in launch.compile_check(src)
+
+
+def test_sources_found_from_an_uninstalled_checkout(monkeypatch):
+    """Run from the tree with PYTHONPATH=. (as on the lent GPU), gpuaug.kernels does not
+    import: the sources come from the checkout's kernels/ folder."""
+    import importlib.resources
+
+    from gpuaug.executors import launch
+
+    def no_package(name):
+        raise ModuleNotFoundError(f"No module named {name!r}")
+
+    monkeypatch.setattr(importlib.resources, "files", no_package)
+    assert "gpuaug_dynamic_mix" in launch.read_source("mix")
