@@ -41,8 +41,8 @@ it) is skipped: it is found (:func:`gpuaug.loadfail.find_failed_file`), added to
 epoch's pipeline is rebuilt over the rank's remaining samples (the samples of batches
 already yielded are not read again; augmentation draws continue from a new seed). Every
 other sample is still seen exactly once and the rank still yields ``len(loader)``
-batches: the samples short are taken from its last batches (one fewer each from the end,
-each keeping at least one: :func:`refill`; with ``drop_last=True`` the unread rest of the
+batches: the samples short come off its last batches (the last shrinks first, each
+keeping at least one sample: :func:`refill`; with ``drop_last=True`` the unread rest of the
 rank's order fills them first, so batches stay full); only a rank left with fewer
 samples than batches repeats its last sample. Later epochs leave the file out from the
 start. The data set, the epoch order and the split are unchanged (ranks do not talk), so

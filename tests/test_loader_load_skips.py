@@ -129,3 +129,18 @@ def test_a_file_changed_after_the_decode_check_is_skipped(tree):
     with pytest.warns(BadSampleWarning, match="although the scan's decode check passed it"):
         ids, sizes = _epoch(loader)
     assert sorted(ids) == [i for i in range(len(tree)) if i != 2] and sizes == [8, 8, 5]
+
+
+def test_rebatch_joins_batches_across_a_restart():
+    from gpuaug.loader import _Rebatch
+
+    out = _Rebatch([3, 3, 2, 1], jsd=True)
+    got = []
+    for lo, hi in ((0, 4), (4, 5), (5, 8)):  # DALI batches, the second cut short by a restart
+        labels = torch.arange(lo, hi)
+        views = [labels.float().reshape(-1, 1, 1, 1).expand(-1, 3, 2, 2) + k for k in range(3)]
+        got += list(out.push(views, labels))
+    got += list(out.finish())
+    assert [labels.tolist() for _, labels in got] == [[0, 1, 2], [3, 4, 5], [6, 7], [7]]  # the last repeats
+    for (clean, aug1, aug2), labels in got:
+        assert torch.equal(clean[:, 0, 0, 0], labels.float()) and torch.equal(aug2[:, 0, 0, 0], labels.float() + 2)

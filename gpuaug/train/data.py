@@ -35,7 +35,7 @@ import torch
 
 from ..normalization import IMAGENET_MEAN as MEAN, IMAGENET_STD as STD, mean_std
 from ..imagesize import TOO_LARGE, max_pixels
-from ..loadfail import MISSING, UNDECODABLE, BadSampleWarning  # noqa: F401 -- skip reasons, shared with DALI's
+from ..loadfail import MISSING, UNDECODABLE, BadSampleWarning  # shared with the DALI loader
 from .signals import blocked, worker_init
 
 
