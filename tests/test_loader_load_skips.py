@@ -144,3 +144,15 @@ def test_rebatch_joins_batches_across_a_restart():
     assert [labels.tolist() for _, labels in got] == [[0, 1, 2], [3, 4, 5], [6, 7], [7]]  # the last repeats
     for (clean, aug1, aug2), labels in got:
         assert torch.equal(clean[:, 0, 0, 0], labels.float()) and torch.equal(aug2[:, 0, 0, 0], labels.float() + 2)
+
+
+def test_a_failure_whose_file_cannot_be_found_keeps_the_clear_error(tree, monkeypatch):
+    from gpuaug import loadfail
+
+    with open(tree[5], "wb") as f:
+        f.write(NOT_A_JPEG_BODY)
+    loader = FileListLoader(tree, 4, validate="header", **CPU)
+    monkeypatch.setattr(loadfail, "find_failed_file", lambda *a: None)
+    with pytest.raises(RuntimeError, match="(?s)DALI failed in epoch 0.*validate='header'.*validate='decode'"):
+        list(loader)
+    assert loader.bad_files == {}
