@@ -44,21 +44,17 @@ def find_failed_file(message: str, candidates, device_id: int | None, probe: int
 
 
 def _probe(candidates, device_id):
+    """The first of ``candidates`` DALI's decoder refuses (or that is gone), else None."""
     import numpy as np
     from nvidia.dali import fn, types
     from nvidia.dali.pipeline import Pipeline
 
-    def build():
-        pipe = Pipeline(batch_size=1, num_threads=1, device_id=device_id, prefetch_queue_depth=1,
-                        exec_async=False, exec_pipelined=False)
-        with pipe:
-            enc = fn.external_source(name="enc", dtype=types.UINT8, ndim=1)
-            pipe.set_outputs(fn.decoders.image(enc, device="cpu" if device_id is None else "mixed",
-                                               output_type=types.RGB))
-        pipe.build()
-        return pipe
-
-    pipe = build()
+    pipe = Pipeline(batch_size=1, num_threads=1, device_id=device_id, prefetch_queue_depth=1)
+    with pipe:
+        enc = fn.external_source(name="enc", dtype=types.UINT8, ndim=1)
+        pipe.set_outputs(fn.decoders.image(enc, device="cpu" if device_id is None else "mixed",
+                                           output_type=types.RGB))
+    pipe.build()
     for path in map(str, candidates):
         try:
             data = np.fromfile(path, dtype=np.uint8)
