@@ -208,6 +208,8 @@ def _read(source, shard_id: int, num_shards: int, seed: int):
     """(encoded images, int32 labels) from a reader spec (see :mod:`gpuaug.loader`)."""
     from nvidia.dali import fn, types
 
+    if source.get("presharded"):  # the list is this rank's share already
+        shard_id, num_shards = 0, 1
     common = dict(shard_id=shard_id, num_shards=num_shards, pad_last_batch=True, name="reader", seed=seed)
     if source["kind"] == "files":
         jpegs, labels = fn.readers.file(files=source["files"], labels=source["labels"],

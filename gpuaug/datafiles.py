@@ -19,7 +19,8 @@ Skip policy (``validate=``):
   .tiff .webp, checked by magic number); GIF ("unsupported format": DALI has no GIF
   decoder); a JPEG without its end-of-image marker in the last 1 KiB or a PNG without IEND
   ("truncated").
-* ``"none"``: no checks; a bad file then stops the DALI pipeline with an error.
+* ``"none"``: no checks; a bad file is then found and skipped when DALI fails on it
+  (:mod:`gpuaug.loader`; a webdataset sample stops the epoch with an error).
 
 Folder scans follow symbolic links to folders, each real folder once: a link loop or a
 folder reached a second time is not entered and is counted as "repeated folder".

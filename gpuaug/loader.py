@@ -32,6 +32,23 @@ float32 like torchvision's ``ToTensor`` + ``Normalize``; ``dtype="bfloat16"`` or
 
 Skips: see :mod:`gpuaug.datafiles`. ``loader.skipped`` maps a reason to the paths
 skipped at construction; a warning gives the counts.
+
+Files that fail in DALI (ImageFolder and file lists). A file that passed the scan but
+that DALI cannot read ("missing": deleted or moved since; every other missing file of the
+rank's epoch is found at the same time) or decode ("undecodable": DALI's decoder refuses
+it) is skipped: it is found (:func:`gpuaug.loadfail.find_failed_file`), added to
+``loader.skipped`` and ``loader.bad_files`` with a warning giving the count, and the
+epoch's pipeline is rebuilt over the rank's remaining samples (the samples of batches
+already yielded are not read again; augmentation draws continue from a new seed). Every
+other sample is still seen exactly once and the rank still yields ``len(loader)``
+batches: the samples short come off its last batches (the last shrinks first, each
+keeping at least one sample: :func:`refill`; with ``drop_last=True`` the unread rest of the
+rank's order fills them first, so batches stay full); only a rank left with fewer
+samples than batches repeats its last sample. Later epochs leave the file out from the
+start. The data set, the epoch order and the split are unchanged (ranks do not talk), so
+another rank meets the file, and skips it, when its order reaches it. A failure whose
+file cannot be found, or a rank with no readable file left, stops the epoch with
+:func:`gpuaug.loadfail.explain`'s error; webdataset shards are not skipped in.
 """
 
 from __future__ import annotations
@@ -142,6 +159,8 @@ class DatasetView:
 class DaliLoader:
     """Base loader over :class:`gpuaug.datafiles.Samples` (use the subclasses)."""
 
+    _skips_files = True  # a file DALI fails on is skipped (False: the epoch stops, see loadfail)
+
     def __init__(self, samples, batch_size: int, augment=None, mixing=None, jsd: bool = False,
                  train: bool = True, image_size: int = 224, cifar: bool | None = None,
                  device: str = "auto", num_threads: int | None = None, seed: int = 0,
@@ -175,6 +194,7 @@ class DaliLoader:
             raise ValueError(f"{len(samples)} samples cannot be split over {self.num_shards} ranks")
         self.mixing = self._check_mixing(augment, mixing)
         self.epoch, self._epoch_set = 0, False
+        self._load_skips, self._load_skip_set = {}, set()  # files DALI failed on (see _run_epoch)
         n_files = sum(len(v) for r, v in samples.skipped.items() if r != "repeated folder")
         if n_files:
             warnings.warn(f"gpuaug loader: skipped {n_files} files "
@@ -196,8 +216,18 @@ class DaliLoader:
 
     @property
     def skipped(self) -> dict:
-        """Skip reason -> list of skipped paths (or tar:key for webdataset)."""
-        return self.samples.skipped
+        """Skip reason -> list of skipped paths (or tar:key for webdataset): the scan's and
+        those skipped at load time (:attr:`bad_files`)."""
+        merged = {r: list(v) for r, v in self.samples.skipped.items()}
+        for reason, paths in self._load_skips.items():
+            merged.setdefault(reason, []).extend(paths)
+        return merged
+
+    @property
+    def bad_files(self) -> dict:
+        """Skip reason ("missing", "undecodable") -> files that passed the scan but failed in
+        DALI at load time (this rank's, so far); they are left out of later epochs."""
+        return {r: list(v) for r, v in self._load_skips.items()}
 
     @property
     def classes(self) -> list:
@@ -256,8 +286,9 @@ class DaliLoader:
                           "build it with device='cuda'", stacklevel=3)
         return mixing
 
-    def _seeds(self, epoch: int):
-        state = np.random.SeedSequence([self.seed, epoch, self.shard_id]).generate_state(2)
+    def _seeds(self, epoch: int, restart: int = 0):
+        key = [self.seed, epoch, self.shard_id] + ([restart] if restart else [])
+        state = np.random.SeedSequence(key).generate_state(2)
         return int(state[0] & 0x7FFFFFFF), int(state[1] & 0x7FFFFFFF)
 
     def _order(self, epoch: int) -> np.ndarray:
@@ -266,74 +297,193 @@ class DaliLoader:
             return np.arange(n)
         return np.random.default_rng([self.seed, epoch, 0x0D]).permutation(n)
 
-    def _source(self, epoch: int) -> dict:
-        order = self._order(epoch)
-        return {"kind": "files", "files": [self.samples.files[i] for i in order],
-                "labels": [self.samples.labels[i] for i in order]}
+    def _rank_order(self, epoch: int) -> list:
+        """This rank's share of the epoch's order: ``[r*N//S, (r+1)*N//S)`` (DALI's split)."""
+        order, n, r, s = self._order(epoch), len(self.samples), self.shard_id, self.num_shards
+        return [int(i) for i in order[r * n // s:(r + 1) * n // s]]
 
-    def _pipeline(self, epoch: int):
+    def _source(self, epoch: int, indices=None) -> dict:
+        """The reader spec: the rank's ``indices`` (already sharded), default its epoch share."""
+        indices = self._rank_order(epoch) if indices is None else indices
+        return {"kind": "files", "files": [self.samples.files[i] for i in indices],
+                "labels": [self.samples.labels[i] for i in indices], "presharded": True}
+
+    def _pipeline(self, source: dict, seeds):
         from . import dali
 
-        pipe_seed, aug_seed = self._seeds(epoch)
+        pipe_seed, aug_seed = seeds
         common = dict(batch_size=self.batch_size, image_size=self.image_size, cifar=self.cifar,
                       dtype=self.dtype, device_id=self.device_id, num_threads=self.num_threads,
                       seed=pipe_seed, shard_id=self.shard_id, num_shards=self.num_shards,
                       prefetch=self.prefetch, mean=self.mean, std=self.std)
-        source = self._source(epoch)
         if self.train:
             return dali.training_pipeline(source, method=self.augment, mixing=self.mixing, jsd=self.jsd,
                                           aug_seed=aug_seed, **common)
         return dali.validation_pipeline(source, **common)
 
-    def _run_epoch(self, epoch: int):
+    def _dali_batches(self, source: dict, seeds):
+        """``(images, labels)`` torch batches of one DALI pipeline over ``source``."""
         import torch
         from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
 
-        sizes = self._sizes()
         n_images = 1 + self.augment.jsd_views if self.jsd else 1
         names = [f"images{i}" for i in range(n_images)] + ["labels"]
-        pipe = self._pipeline(epoch)
+        pipe = self._pipeline(source, seeds)
         it = DALIGenericIterator(pipe, names, reader_name="reader", auto_reset=False,
                                  last_batch_policy=LastBatchPolicy.PARTIAL, prepare_first_batch=False)
         cast = torch.bfloat16 if self.dtype == "bfloat16" else None
-        last = None
         try:
             for data in it:
                 data = data[0]
                 images = [data[n].permute(0, 3, 1, 2) for n in names[:-1]]  # NCHW view, channels_last
                 if cast is not None:
                     images = [x.to(cast, memory_format=torch.channels_last) for x in images]
-                labels = data["labels"].reshape(-1).to(torch.int64)
-                last = (images, labels)
-                yield from self._emit(images, labels, sizes)
-                if not sizes:
+                yield images, data["labels"].reshape(-1).to(torch.int64)
+        finally:
+            del it, pipe
+
+    def _run_epoch(self, epoch: int):
+        if not self._skips_files:
+            yield from self._run_unskippable(epoch)
+            return
+        todo = [i for i in self._rank_order(epoch) if self.samples.files[i] not in self._load_skip_set]
+        out = _Rebatch(refill(self._sizes(), len(todo)), self.jsd)
+        done, restart = 0, 0
+        while True:
+            try:
+                if done < len(todo):
+                    for images, labels in self._dali_batches(self._source(epoch, todo[done:]),
+                                                             self._seeds(epoch, restart)):
+                        done += labels.shape[0]
+                        yield from out.push(images, labels)
+                        if out.finished:
+                            return
+                break
+            except RuntimeError as err:
+                from .loadfail import explain, find_failed_file
+
+                rest = [self.samples.files[i] for i in todo[done:]]
+                # DALI runs at most ``prefetch`` batches ahead of the last one delivered
+                found = find_failed_file(str(err), rest, self.device_id, (self.prefetch + 3) * self.batch_size)
+                if found is None or found[0] in self._load_skip_set:
+                    if "Critical error" in str(err):
+                        raise RuntimeError(explain(epoch, str(err), self.samples.files, self.validate)) from err
+                    raise
+                gone = self._skip_at_load(epoch, *found, rest)
+                todo = todo[:done] + [i for i in todo[done:] if self.samples.files[i] not in gone]
+                out.sizes = refill(out.sizes, out.pending_count + len(todo) - done)
+                if out.sizes and out.last is None and done == len(todo):  # nothing left to yield
+                    raise RuntimeError(f"no file of this rank's share of epoch {epoch} could be read "
+                                       f"({len(self._load_skip_set)} skipped at load time). "
+                                       + explain(epoch, found[0], [found[0]], self.validate)) from err
+                restart += 1
+        yield from out.finish()
+
+    def _skip_at_load(self, epoch: int, path: str, reason: str, rest) -> set:
+        """Record a file DALI failed on (a missing one: every missing file of ``rest``);
+        returns the paths newly skipped."""
+        from .loadfail import MISSING, BadSampleWarning
+
+        gone = {path}
+        if reason == MISSING:
+            gone |= {f for f in rest if not os.path.exists(f)}
+        self._load_skips.setdefault(reason, []).extend(sorted(gone))
+        self._load_skip_set.update(gone)
+        total = sum(len(v) for v in self._load_skips.values())
+        if reason == MISSING:
+            what = (f"{len(gone)} file(s) deleted or moved after the scan (e.g. {path}); restore them, or create "
+                    "the loader again to rescan")
+        elif self.validate == "decode":
+            what = (f"{path}: DALI's decoder refuses it although the scan's decode check passed it (nvJPEG on "
+                    "the GPU can refuse a file the CPU decoders accept, or it changed since); remove or "
+                    "re-encode it")
+        else:
+            what = (f"{path}: DALI's decoder refuses it (validate='{self.validate}' did not decode it; "
+                    "validate='decode' skips such files up front)")
+        warnings.warn(f"gpuaug loader: skipped {what} ({reason}, epoch {epoch}); {total} file(s) skipped at load "
+                      "time so far, left out of later epochs (loader.skipped)", BadSampleWarning, stacklevel=4)
+        return gone
+
+    def _run_unskippable(self, epoch: int):
+        """Today's path for a source DALI shards itself (webdataset): a failure stops the epoch."""
+        out = _Rebatch(self._sizes(), self.jsd)
+        try:
+            for images, labels in self._dali_batches(self._source(epoch), self._seeds(epoch)):
+                yield from out.push(images, labels)
+                if out.finished:
                     return
-            if sizes and last is not None:  # batch_size == 1 on a short rank: repeat its last sample
-                images, labels = last
-                yield from self._emit([x[-1:] for x in images], labels[-1:], sizes)
         except RuntimeError as err:
             if "Critical error" in str(err):
                 from .loadfail import explain
 
-                raise RuntimeError(explain(epoch, str(err), self.samples.files,
-                                           self.validate)) from err
+                raise RuntimeError(explain(epoch, str(err), self.samples.files, self.validate)) from err
             raise
-        finally:
-            del it, pipe
+        yield from out.finish()
 
     def _decode_failure_hint(self) -> str:
         from .loadfail import decode_hint
 
         return decode_hint(self.validate)
 
-    def _emit(self, images, labels, sizes):
-        """Yield the DALI batch as the next entries of ``sizes`` (consumed in place)."""
+
+def refill(sizes: list[int], available: int) -> list[int]:
+    """``sizes`` (the batches a rank promised) for ``available`` samples: the same number of
+    batches, the samples short taken from the last batches (each keeps at least one); if
+    there are fewer samples than batches, the last batches (size 1) repeat a sample."""
+    sizes, short = list(sizes), sum(sizes) - available
+    for i in reversed(range(len(sizes))):
+        if short <= 0:
+            break
+        cut = min(short, sizes[i] - 1)
+        sizes[i] -= cut
+        short -= cut
+    return sizes
+
+
+class _Rebatch:
+    """Cut a stream of DALI batches into the promised ``sizes`` (consumed in place); a batch
+    may span two DALI batches (after a skip)."""
+
+    def __init__(self, sizes, jsd: bool):
+        self.sizes, self.jsd, self.pending, self.last = list(sizes), jsd, None, None
+
+    @property
+    def finished(self) -> bool:
+        return not self.sizes
+
+    @property
+    def pending_count(self) -> int:
+        return 0 if self.pending is None else int(self.pending[1].shape[0])
+
+    def push(self, images, labels):
+        import torch
+
+        if self.pending is not None:
+            images = [torch.cat([p, x]) for p, x in zip(self.pending[0], images)]
+            labels = torch.cat([self.pending[1], labels])
+            self.pending = None
+        self.last = ([x[-1:] for x in images], labels[-1:])
         start, n = 0, labels.shape[0]
-        while sizes and start + sizes[0] <= n:
-            size = sizes.pop(0)
-            out = [x[start:start + size] for x in images]
-            yield (tuple(out) if self.jsd else out[0]), labels[start:start + size]
+        while self.sizes and start + self.sizes[0] <= n:
+            size = self.sizes.pop(0)
+            yield self._batch([x[start:start + size] for x in images], labels[start:start + size])
             start += size
+        if self.sizes and start < n:
+            self.pending = ([x[start:] for x in images], labels[start:])
+
+    def finish(self):
+        """The promised batches the data did not fill: the last sample again (see :func:`refill`)."""
+        if self.pending is not None:  # fewer samples than promised (cannot happen after refill)
+            yield self._batch(*self.pending)
+            self.sizes.pop(0)
+            self.pending = None
+        while self.sizes and self.last is not None:
+            size = self.sizes.pop(0)
+            images, labels = self.last
+            yield self._batch([x.expand(size, *x.shape[1:]) for x in images], labels.expand(size))
+
+    def _batch(self, images, labels):
+        return (tuple(images) if self.jsd else images[0]), labels
 
 
 class ImageFolderLoader(DaliLoader):
@@ -374,7 +524,10 @@ class FileListLoader(DaliLoader):
 class WebDatasetLoader(DaliLoader):
     """Like :class:`ImageFolderLoader` over webdataset tar shards (``<key>.jpg`` + integer
     ``<key>.cls``). Index files listing the good samples are written to a temporary folder
-    (DALI's ``fn.readers.webdataset`` reads them)."""
+    (DALI's ``fn.readers.webdataset`` reads them). A sample DALI fails on stops the epoch
+    with an error naming the remedy (no skipping inside a shard)."""
+
+    _skips_files = False
 
     def __init__(self, shards, batch_size: int, augment=None, image_ext=("jpg", "jpeg", "png"),
                  label_ext: str = "cls", validate: str = "decode", initial_fill: int = 256, **kwargs):

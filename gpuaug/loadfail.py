@@ -1,15 +1,73 @@
-"""Why a DALI epoch failed on a file, and what would actually help.
+"""Why a DALI epoch failed on a file: which file, and what would actually help.
 
-DALI stops its pipeline on a file it cannot read or decode (it cannot skip one). The
-message names the file where it can be found and the remedy that fits the cause: a file
-deleted or moved after the scan needs restoring or a rescan (decode validation would not
-help: the scan already passed it); a file that does not decode needs ``validate='decode'``
-(or, when that check already ran, removing or re-encoding the file).
+DALI stops its whole pipeline on a file it cannot read or decode. The loader then finds
+the file (:func:`find_failed_file`) -- the reader's message names a file it cannot open;
+the decoder's does not name its input, so the next files of the epoch are decoded one by
+one with the same DALI decoder until one is refused -- and skips it (the loader's
+``_run_epoch``). Where the file cannot be found, :func:`explain` gives the error: it
+names the file where it can and the remedy that fits the cause: a file deleted or moved
+after the scan needs restoring or a rescan (decode validation would not help: the scan
+already passed it); a file that does not decode needs ``validate='decode'`` (or, when
+that check already ran, removing or re-encoding the file).
 """
 
 from __future__ import annotations
 
 import os
+
+# Reasons for a file skipped at load time (after the scan passed it).
+MISSING = "missing"
+UNDECODABLE = "undecodable"
+
+
+class BadSampleWarning(UserWarning):
+    """A file that passed the scan failed to load at train time and was skipped."""
+
+
+def find_failed_file(message: str, candidates, device_id: int | None, probe: int) -> tuple[str, str] | None:
+    """``(path, reason)`` of the file a DALI failure ``message`` is about, among
+    ``candidates`` (the epoch's files not yet delivered, in reading order), or None.
+
+    A reader failure names the file; a decoder failure does not, so the first ``probe``
+    candidates (those DALI may have read) are decoded one at a time by
+    ``fn.decoders.image`` on the loader's device until one is refused (or missing). Any
+    other failure (an augmentation error, ...) gives None."""
+    if "Critical error" not in message:
+        return None
+    named = [str(f) for f in candidates if str(f) in message]
+    if named:
+        path = max(named, key=len)  # "a/b.jpg" is also in "a/b.jpg.bak"'s message
+        return path, MISSING if not os.path.exists(path) else UNDECODABLE
+    if "decoders." not in message:
+        return None
+    return _probe(list(candidates)[:probe], device_id)
+
+
+def _probe(candidates, device_id):
+    """The first of ``candidates`` DALI's decoder refuses (or that is gone), else None."""
+    import numpy as np
+    from nvidia.dali import fn, types
+    from nvidia.dali.pipeline import Pipeline
+
+    pipe = Pipeline(batch_size=1, num_threads=1, device_id=device_id, prefetch_queue_depth=1)
+    with pipe:
+        enc = fn.external_source(name="enc", dtype=types.UINT8, ndim=1)
+        pipe.set_outputs(fn.decoders.image(enc, device="cpu" if device_id is None else "mixed",
+                                           output_type=types.RGB))
+    pipe.build()
+    for path in map(str, candidates):
+        try:
+            data = np.fromfile(path, dtype=np.uint8)
+        except FileNotFoundError:
+            return path, MISSING
+        except OSError:
+            return path, UNDECODABLE
+        try:
+            pipe.feed_input("enc", [data])
+            pipe.run()
+        except RuntimeError:
+            return path, UNDECODABLE
+    return None
 
 
 def explain(epoch: int, message: str, files, validate: str | None = None) -> str:

@@ -276,16 +276,22 @@ def test_permission_errors_are_one_line_naming_the_path():
     assert outputs.describe_os_error(OSError(errno.EIO, "I/O error", "/x")) is None
 
 
-def test_training_survives_a_bad_file_that_passed_the_scan(tmp_path, capsys):
+@pytest.mark.parametrize("loader", ["torch", "dali"])
+def test_training_survives_a_bad_file_that_passed_the_scan(tmp_path, capsys, loader):
     from gpuaug.train.data import BadSampleWarning
 
+    if loader == "dali":
+        pytest.importorskip("nvidia.dali")
     root = tiny_data(tmp_path / "d", per_class=4, val=1)
     bad = sorted((root / "train").rglob("*.jpg"))[0]
-    bad.write_bytes(_bad_jpeg(bad.read_bytes()))
+    bad.write_bytes(_bad_jpeg(bad.read_bytes()) if loader == "torch" else
+                    b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4 + b"\xff\xd9")  # DALI's decoder refuses it
     with pytest.warns(BadSampleWarning, match="undecodable"):
         rc = main_train(short_run(root, tmp_path / "run", "--method", "augmix", "--batch-size", "4",
-                                  "--validate", "header"))
-    assert rc == 0 and "skipped at load time so far: undecodable: 1" in capsys.readouterr().out
+                                  "--validate", "header", "--loader", loader, "--epochs", "2"))
+    out = capsys.readouterr().out
+    assert rc == 0 and out.count("skipped at load time so far: undecodable: 1") == 2
+    assert [r["epoch"] for r in _log(tmp_path / "run")] == [1, 2]
 
 
 def test_ctrl_c_before_the_loop_exits_130_without_a_traceback(data, tmp_path, monkeypatch):

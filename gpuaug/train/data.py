@@ -35,15 +35,8 @@ import torch
 
 from ..normalization import IMAGENET_MEAN as MEAN, IMAGENET_STD as STD, mean_std
 from ..imagesize import TOO_LARGE, max_pixels
+from ..loadfail import MISSING, UNDECODABLE, BadSampleWarning  # shared with the DALI loader
 from .signals import blocked, worker_init
-
-# Reasons for a file skipped at load time (too large: the policy of gpuaug.imagesize).
-MISSING = "missing"
-UNDECODABLE = "undecodable"
-
-
-class BadSampleWarning(UserWarning):
-    """A file that passed the scan failed to load at train time and was skipped."""
 
 
 class ImageTooLarge(ValueError):
