@@ -11,7 +11,9 @@
 // kk[out_len * kmax] (row o: the taps of output index o, zero-padded to kmax).
 // Images are dense (row stride = 3 * width) and start at i * sample_stride bytes, where i
 // is s for an array indexed by sample (src_by_sample / dst_by_sample non-zero) and j for
-// a compact buffer of the listed samples. Downscale runs four passes (two per resize, in
+// a compact buffer of the listed samples; with src_by_sample == 2 the source of sample s
+// is at address src_ptrs[s] instead (src unused: rows of one step read either the input
+// batch or their previous result, in one launch). Downscale runs four passes (two per resize, in
 // Pillow's order): images -> buffer -> small -> buffer -> out.
 
 #define PIL_PRECISION_BITS 22
@@ -26,7 +28,8 @@ static __device__ __forceinline__ unsigned char clip8(int v)
 extern "C" __global__ void gpuaug_resample_pass(
     const unsigned char* __restrict__ src, unsigned char* __restrict__ dst,
     const int* __restrict__ samples, const int* __restrict__ passes, const int* __restrict__ tables,
-    long long sample_stride, int src_by_sample, int dst_by_sample)
+    long long sample_stride, int src_by_sample, int dst_by_sample,
+    const unsigned long long* __restrict__ src_ptrs)
 {
     const int j = blockIdx.y;
     const int s = samples[j];
@@ -38,7 +41,9 @@ extern "C" __global__ void gpuaug_resample_pass(
     const int* kk = xsize + out_len;
     const int out_h = axis == 0 ? in_h : out_len;
     const int out_w = axis == 0 ? out_len : in_w;
-    const unsigned char* img = src + (long long)(src_by_sample ? s : j) * sample_stride;
+    const unsigned char* img = src_by_sample == 2
+        ? reinterpret_cast<const unsigned char*>(src_ptrs[s])
+        : src + (long long)(src_by_sample ? s : j) * sample_stride;
     unsigned char* out = dst + (long long)(dst_by_sample ? s : j) * sample_stride;
     // Distance in bytes between consecutive taps: the next pixel or the next row.
     const long long tap_step = axis == 0 ? 3 : 3LL * in_w;

@@ -131,16 +131,16 @@ def _resize_args(n=1):
     src = np.zeros((n, 2, 2, 3), np.uint8)
     passes, tables = cuda.downscale_plan(np.ones((n, 2), np.int32), 2, 2)
     return [src, np.zeros_like(src), np.arange(n, dtype=np.int32), np.ascontiguousarray(passes[0]).ravel(),
-            tables, 12, 1, 1]
+            tables, 12, 1, 1, np.zeros(n, np.uint64)]
 
 
 def test_kernel_call_checks_arguments():
     k = launch.get_kernel("resize", "gpuaug_resample_pass", "emulated")
     assert [p.name for p in k.params] == ["src", "dst", "samples", "passes", "tables", "sample_stride",
-                                          "src_by_sample", "dst_by_sample"]
+                                          "src_by_sample", "dst_by_sample", "src_ptrs"]
     args = _resize_args()
     k((1, 1), 32, args)
-    with pytest.raises(TypeError, match="takes 8 arguments"):
+    with pytest.raises(TypeError, match="takes 9 arguments"):
         k(1, 32, args[:4])
     bad = list(args); bad[2] = bad[2].astype(np.int64)
     with pytest.raises(TypeError, match="needs dtype int32"):

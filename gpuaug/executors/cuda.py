@@ -87,32 +87,42 @@ def _size_steps(height: int, width: int, small_h: int, small_w: int) -> tuple:
     return resize(height, width, small_h, small_w) + resize(small_h, small_w, height, width)
 
 
+@functools.lru_cache(maxsize=8192)
+def _size_block(height: int, width: int, small_h: int, small_w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Downscale through (small_h, small_w), cached: its (4, 6) pass rows with table
+    offsets relative to its own block of tables, and that block (int32, read-only)."""
+    parts, offsets, total, rows = [], {}, 0, []
+    for in_h, in_w, axis, out_len, n_in in _size_steps(height, width, small_h, small_w):
+        where = offsets.get((n_in, out_len))
+        if where is None:
+            xmin, xsize, kk = pil_bilinear_coefficients(n_in, out_len)
+            where = offsets[(n_in, out_len)] = (total, kk.shape[1])
+            parts.extend((xmin, xsize, kk.ravel()))
+            total += 2 * out_len + kk.size
+        rows.append((in_h, in_w, axis, out_len) + where)
+    rows, block = np.array(rows, dtype=np.int32), np.concatenate(parts).astype(np.int32)
+    rows.flags.writeable = block.flags.writeable = False
+    return rows, block
+
+
 def downscale_plan(small: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Launch parameters of downscale for samples with intermediate sizes ``small`` (n, 2).
 
     Returns ``passes`` int32 (4, n, 6): per pass and sample (in_h, in_w, axis, out_len,
     table_off, kmax) for ``resize.cu``, and ``tables`` int32: the concatenated
-    (xmin, xsize, kk) tables of ``params.pil_bilinear_coefficients``, one per distinct
-    (in_size, out_size) pair. Python runs once per distinct intermediate size (cached
-    steps and taps, a few dictionary look-ups).
+    (xmin, xsize, kk) tables of ``params.pil_bilinear_coefficients``, one block per
+    distinct intermediate size (cached, so Python runs only a look-up per distinct size).
     """
     small = np.asarray(small, dtype=np.int64).reshape(-1, 2)
+    if not small.shape[0]:
+        return np.zeros((4, 0, 6), np.int32), np.zeros(1, np.int32)
     codes, inverse = np.unique(small[:, 0] * 65536 + small[:, 1], return_inverse=True)  # sorted as (h, w)
-    parts, offsets, total, rows = [], {}, 0, []
-    for code in codes.tolist():
-        row = []
-        for in_h, in_w, axis, out_len, n_in in _size_steps(height, width, code >> 16, code & 0xFFFF):
-            where = offsets.get((n_in, out_len))
-            if where is None:
-                xmin, xsize, kk = pil_bilinear_coefficients(n_in, out_len)
-                where = offsets[(n_in, out_len)] = (total, kk.shape[1])
-                parts.extend((xmin, xsize, kk.ravel()))
-                total += 2 * out_len + kk.size
-            row.append((in_h, in_w, axis, out_len) + where)
-        rows.append(row)
-    per_size = np.array(rows, dtype=np.int32).reshape(-1, 4, 6).transpose(1, 0, 2)
-    tables = np.concatenate(parts).astype(np.int32) if parts else np.zeros(1, np.int32)
-    return np.ascontiguousarray(per_size[:, inverse.reshape(-1)]), tables
+    blocks = [_size_block(height, width, code >> 16, code & 0xFFFF) for code in codes.tolist()]
+    per_size = np.stack([rows for rows, _ in blocks])  # (k, 4, 6), a copy
+    sizes = np.array([block.size for _, block in blocks], dtype=np.int64)
+    per_size[:, :, 4] += (np.cumsum(sizes) - sizes).astype(np.int32)[:, None]
+    tables = np.concatenate([block for _, block in blocks])
+    return np.ascontiguousarray(per_size.transpose(1, 0, 2)[:, inverse.reshape(-1)]), tables
 
 
 def _xp(backend: str):
@@ -224,14 +234,12 @@ def _step(xp, backend, images, prev, started, ids, values, out, process):
     lut_samples = np.flatnonzero(process & _IS_LUT[ids]).astype(np.int32)
     down = process & (ids == _DOWNSCALE)
     apply_samples = np.flatnonzero(process & ~down).astype(np.int32)
-    fresh = down & ~started
-    n_fresh = int(fresh.sum())
-    down_samples = np.concatenate([np.flatnonzero(fresh), np.flatnonzero(down & started)]).astype(np.int32)
+    down_samples = np.flatnonzero(down).astype(np.int32)
     parts = {"ids": ids, "hist": hist_samples, "lut": lut_samples, "apply": apply_samples,
              "values": values, "coeffs": affine_coefficients(ids, values, h, w), "src": src}
     if down_samples.size:
         passes, tables = downscale_plan(downscale_sizes(values[down_samples], h, w), h, w)
-        parts.update(down=down_samples, down_src=down_samples % n_src, passes=passes.ravel(), tables=tables)
+        parts.update(down=down_samples, passes=passes.ravel(), tables=tables)
     dev = staging.upload(xp, parts)  # one (pinned, async) upload for the whole step
 
     hist = lum_sum = luts = placeholder = None
@@ -269,13 +277,11 @@ def _step(xp, backend, images, prev, started, ids, values, out, process):
         buf_b = xp.empty((nd, h, w, 3), dtype=np.uint8)
         grid = (_blocks(n_pixels, 4), nd)
         passes = [dev["passes"][k * nd * 6:(k + 1) * nd * 6] for k in range(4)]  # contiguous views
-        # first pass: rows before their first op read images[v % N], the others prev[v]
-        for lo, hi, src_arr, samples in ((0, n_fresh, images, "down_src"), (n_fresh, nd, prev, "down")):
-            if hi > lo:
-                resample((grid[0], hi - lo), BLOCK, (src_arr, buf_a[lo:hi], dev[samples][lo:hi],
-                                                     passes[0][6 * lo:6 * hi], dev["tables"], stride, 1, 0))
+        # first pass: each row reads its own source (images[v % N] or prev[v])
+        resample(grid, BLOCK, (images, buf_a, dev["down"], passes[0], dev["tables"], stride, 2, 0, dev["src"]))
         for k, (src_arr, dst, dst_by_sample) in enumerate(((buf_a, buf_b, 0), (buf_b, buf_a, 0), (buf_a, out, 1)), 1):
-            resample(grid, BLOCK, (src_arr, dst, dev["down"], passes[k], dev["tables"], stride, 0, dst_by_sample))
+            resample(grid, BLOCK, (src_arr, dst, dev["down"], passes[k], dev["tables"], stride, 0, dst_by_sample,
+                                   dev["src"]))
 
 
 def apply_ops_device(images, ids: np.ndarray, values: np.ndarray, kind: _arrays.ArrayKind):
