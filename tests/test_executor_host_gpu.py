@@ -69,3 +69,18 @@ def test_methods_on_cuda_equal_the_cpu_executor_with_chains_batched():
     got = m.execute_all(plans, cupy.asarray(images), None, get_backend("cuda"))
     for plan, out in zip(plans, got):
         assert np.array_equal(cupy.asnumpy(out), m.execute(plan, images, None, get_backend("cpu")))
+
+
+@pytest.mark.parametrize("transform", [None, "pad_crop_flip"])
+def test_cuda_mixing_set_crops_equal_the_host_set(transform):
+    # MixingSet.gather on a CUDA set runs kernels/crop.cu
+    torch = pytest.importorskip("torch")
+    from gpuaug.mixing import MixingSet
+
+    rng = np.random.default_rng(3)
+    pictures = rng.integers(0, 256, (5, 14, 14, 3), dtype=np.uint8)
+    host = MixingSet.from_array(pictures, transform=transform)
+    dev = MixingSet.from_array(torch.from_numpy(pictures).cuda(), transform=transform)
+    for _ in range(3):
+        plan = host.sample_plan(9, rng, 10, 10)
+        assert np.array_equal(cupy.asnumpy(dev.gather(plan, "cuda")), host.gather(plan, "emulated"))
