@@ -92,48 +92,56 @@ static __device__ __forceinline__ bool aligned(const void* p, unsigned long long
     return ((unsigned long long)p & (bytes - 1)) == 0;
 }
 
-static __device__ __forceinline__ float weighted_elem(
-    const unsigned char* images, const unsigned long long* chains, int k, const float* w,
-    float m, float one_m, long long i)
+// Chain j's byte at element e of sample s: rows[s k + j] + e, read through the (3, 256)
+// LUT at luts[s k + j] when that is non-zero (the chain's last step, a LUT op, fused).
+static __device__ __forceinline__ unsigned char chain_byte(
+    const unsigned long long* rows, const unsigned long long* luts, long long sk, long long e)
 {
-    float mix = 0.0f;
-    for (int j = 0; j < k; ++j) {
-        const unsigned char* c = (const unsigned char*)chains[j];
-        mix = __fadd_rn(mix, __fmul_rn(w[j], unit(c[i])));
-    }
-    return __fadd_rn(__fmul_rn(one_m, unit(images[i])), __fmul_rn(m, mix));
+    const unsigned char v = ((const unsigned char*)rows[sk])[e];
+    const unsigned char* lut = (const unsigned char*)luts[sk];
+    return lut ? lut[(int)(e % 3) * 256 + v] : v;
 }
 
-// chains: k pointers to (N, H, W, 3) uint8 batches; weights (N, k); skip (N,).
+// rows, luts: N x k addresses (row s k + j: chain j of sample s, see chain_byte);
+// weights (N, k); skip (N,).
 extern "C" __global__ void gpuaug_weighted_mix(
-    const unsigned char* __restrict__ images, const unsigned long long* __restrict__ chains, int k,
+    const unsigned char* __restrict__ images, const unsigned long long* __restrict__ rows,
+    const unsigned long long* __restrict__ luts, int k,
     const float* __restrict__ weights, const float* __restrict__ skip, long long n_elems,
     float* __restrict__ out)
 {
     const int s = blockIdx.y;
     const long long base = (long long)s * n_elems;
-    const float* w = weights + (long long)s * k;
+    const long long sk = (long long)s * k;
+    const float* w = weights + sk;
     const float m = skip[s];
     const float one_m = __fsub_rn(1.0f, m);
     const long long stride = (long long)gridDim.x * blockDim.x;
     const long long t0 = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     bool vec = n_elems % 4 == 0 && aligned(images, 4) && aligned(out, 16);
-    for (int j = 0; j < k; ++j) vec = vec && aligned((const void*)chains[j], 4);
+    for (int j = 0; j < k; ++j) vec = vec && aligned((const void*)rows[sk + j], 4);
     const long long n_vec = vec ? n_elems / 4 : 0;
     for (long long q = t0; q < n_vec; q += stride) {
-        const long long i = base + 4 * q;
-        const u8x4 x = load4(images + i);
+        const long long e = 4 * q;
+        const u8x4 x = load4(images + base + e);
         float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         for (int j = 0; j < k; ++j) {
-            const u8x4 c = load4((const unsigned char*)chains[j] + i);
+            u8x4 c = load4((const unsigned char*)rows[sk + j] + e);
+            const unsigned char* lut = (const unsigned char*)luts[sk + j];
+            if (lut) {
+                const int ch = (int)(e % 3);
+                for (int l = 0; l < 4; ++l) c.v[l] = lut[((ch + l) % 3) * 256 + c.v[l]];
+            }
             for (int l = 0; l < 4; ++l) acc[l] = __fadd_rn(acc[l], __fmul_rn(w[j], unit(c.v[l])));
         }
         f32x4 o;
         for (int l = 0; l < 4; ++l) o.v[l] = __fadd_rn(__fmul_rn(one_m, unit(x.v[l])), __fmul_rn(m, acc[l]));
-        store4(out + i, o);
+        store4(out + base + e, o);
     }
     for (long long e = 4 * n_vec + t0; e < n_elems; e += stride) {
-        out[base + e] = weighted_elem(images, chains, k, w, m, one_m, base + e);
+        float mix = 0.0f;
+        for (int j = 0; j < k; ++j) mix = __fadd_rn(mix, __fmul_rn(w[j], unit(chain_byte(rows, luts, sk + j, e))));
+        out[base + e] = __fadd_rn(__fmul_rn(one_m, unit(images[base + e])), __fmul_rn(m, mix));
     }
 }
 

@@ -84,3 +84,17 @@ def test_cuda_mixing_set_crops_equal_the_host_set(transform):
     for _ in range(3):
         plan = host.sample_plan(9, rng, 10, 10)
         assert np.array_equal(cupy.asnumpy(dev.gather(plan, "cuda")), host.gather(plan, "emulated"))
+
+
+def test_augmix_last_lut_step_fused_into_the_mix_equals_cpu():
+    # kernels/mix.cu gpuaug_weighted_mix reading chains through their last step's LUT
+    from gpuaug import AugMix
+    from gpuaug.executors.backend import get_backend
+
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, (6, 24, 20, 3), dtype=np.uint8)
+    method = AugMix(op_list=("posterize", "solarize", "equalize", "autocontrast", "rotate"))
+    plan = method.plan(6, 24, 20, np.random.default_rng(1))
+    got = cupy.asnumpy(method.execute(plan, cupy.asarray(images), None, get_backend("cuda")))
+    want = method.execute(plan, images, None, get_backend("cpu"))
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))

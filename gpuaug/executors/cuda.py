@@ -21,6 +21,7 @@ without a GPU) or recording stand-ins (backend "recording": host cost only).
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -181,7 +182,20 @@ def apply_ops_xp(images, ids: np.ndarray, values: np.ndarray, backend: str):
     return out
 
 
-def apply_chains_xp(images, ids: np.ndarray, values: np.ndarray, backend: str, needed=None):
+@dataclass
+class ChainRows:
+    """Chains left for their reader (``apply_chains_xp(defer_lut=True)``): row v's pixels
+    are at device address ``rows[v]`` (uint64), read through the (3, 256) uint8 LUT at
+    ``luts[v]`` where that is non-zero. ``keep``: the device arrays those addresses point
+    into (hold them until the reading kernel is launched)."""
+
+    rows: np.ndarray
+    luts: np.ndarray
+    keep: tuple
+
+
+def apply_chains_xp(images, ids: np.ndarray, values: np.ndarray, backend: str, needed=None,
+                    defer_lut: bool = False):
     """Run M chain tables (``ids``, ``values`` of shape (M, D), row v a chain of
     ``images[v % N]``) and return the (M, H, W, 3) results, or ``images`` itself when no
     row has an op.
@@ -191,11 +205,17 @@ def apply_chains_xp(images, ids: np.ndarray, values: np.ndarray, backend: str, n
     the chain is the same), a row reads the input batch until its first op and its own
     previous result after that, and rows without any op are copied at the last step --
     unless ``needed`` (bool (M,)) says the caller never reads them (left undefined).
+
+    ``defer_lut=True`` returns a :class:`ChainRows` instead: a row whose last op is a LUT
+    op is not written (its LUT is built; the reader applies it), and op-less rows point
+    at their input image (no copy).
     """
     xp = _xp(backend)
     m, depth = ids.shape
     has_op = ids != _ID["identity"]
     if m == 0 or not has_op.any():
+        if defer_lut:
+            return _input_rows(images, m)
         return images
     _check_inputs(xp, images, ids[:, 0], values[:, 0])
     order = np.argsort(has_op, axis=1, kind="stable")  # identity steps first, ops in order
@@ -205,21 +225,44 @@ def apply_chains_xp(images, ids: np.ndarray, values: np.ndarray, backend: str, n
     steps = np.flatnonzero(has_op.any(axis=0))
     _, h, w, _ = images.shape
     copy_opless = np.ones(m, bool) if needed is None else np.asarray(needed, bool).reshape(m)
+    if defer_lut:
+        copy_opless = np.zeros(m, bool)
     started = np.zeros(m, bool)
     prev = None
     for s in steps.tolist():
-        process = has_op[:, s] | ((s == steps[-1]) & ~started & copy_opless)  # the last step copies op-less rows
+        last = s == steps[-1]
+        process = has_op[:, s] | (last & ~started & copy_opless)  # the last step copies op-less rows
+        step_ids = np.ascontiguousarray(ids[:, s])
+        defer = (process & _IS_LUT[step_ids]) if (defer_lut and last) else None
         out = xp.empty((m, h, w, 3), dtype=np.uint8)
-        _step(xp, backend, images, prev, started, np.ascontiguousarray(ids[:, s]),
-              np.ascontiguousarray(values[:, s]), out, process)
+        src, luts = _step(xp, backend, images, prev, started, step_ids,
+                          np.ascontiguousarray(values[:, s]), out, process, defer)
+        if defer is not None:
+            rows = _input_rows(images, m).rows
+            rows = np.where(started | process, np.uint64(staging.address(out))
+                            + np.arange(m, dtype=np.uint64) * np.uint64(h * w * 3), rows)
+            rows = np.where(defer, src, rows)  # a deferred row: the step's input, through its LUT
+            lut_rows = np.zeros(m, np.uint64)
+            if defer.any():
+                lut_rows[defer] = np.uint64(staging.address(luts)) + np.flatnonzero(defer).astype(np.uint64) * 768
+            return ChainRows(rows, lut_rows, (images, prev, out, luts))
         started |= has_op[:, s]
         prev = out
     return prev
 
 
-def _step(xp, backend, images, prev, started, ids, values, out, process):
+def _input_rows(images, m: int) -> ChainRows:
+    n_src, h, w, _ = images.shape
+    v = np.arange(m, dtype=np.uint64) % np.uint64(max(n_src, 1))
+    rows = np.uint64(staging.address(images)) + v * np.uint64(h * w * 3)
+    return ChainRows(rows, np.zeros(m, np.uint64), (images,))
+
+
+def _step(xp, backend, images, prev, started, ids, values, out, process, defer=None):
     """Apply op ``ids[v]`` to row v for every v in ``process`` (a mask), reading
-    ``prev[v]`` where ``started[v]`` else ``images[v % N]``, writing ``out[v]``."""
+    ``prev[v]`` where ``started[v]`` else ``images[v % N]``, writing ``out[v]`` -- except
+    rows in ``defer`` (LUT ops): their LUT is built but not applied. Returns the host
+    source addresses (uint64 per row) and the (n, 3, 256) LUT array (or None)."""
     n_src, h, w, _ = images.shape
     n = ids.shape[0]
     n_pixels = h * w
@@ -233,7 +276,8 @@ def _step(xp, backend, images, prev, started, ids, values, out, process):
     hist_samples = np.flatnonzero(process & _NEEDS_HIST[ids]).astype(np.int32)
     lut_samples = np.flatnonzero(process & _IS_LUT[ids]).astype(np.int32)
     down = process & (ids == _DOWNSCALE)
-    apply_samples = np.flatnonzero(process & ~down).astype(np.int32)
+    applied = process & ~down if defer is None else process & ~down & ~defer
+    apply_samples = np.flatnonzero(applied).astype(np.int32)
     down_samples = np.flatnonzero(down).astype(np.int32)
     parts = {"ids": ids, "hist": hist_samples, "lut": lut_samples, "apply": apply_samples,
              "values": values, "coeffs": affine_coefficients(ids, values, h, w), "src": src}
@@ -263,6 +307,7 @@ def _step(xp, backend, images, prev, started, ids, values, out, process):
             (3, lut_samples.size), BLOCK, (dev["ids"], dev["values"], dev["lut"], hist, n_pixels, luts))
     else:
         luts = placeholder.view(np.uint8)
+    built_luts = luts if lut_samples.size else None
 
     if apply_samples.size:
         get_kernel("apply", "gpuaug_apply", backend)(
@@ -282,6 +327,7 @@ def _step(xp, backend, images, prev, started, ids, values, out, process):
         for k, (src_arr, dst, dst_by_sample) in enumerate(((buf_a, buf_b, 0), (buf_b, buf_a, 0), (buf_a, out, 1)), 1):
             resample(grid, BLOCK, (src_arr, dst, dev["down"], passes[k], dev["tables"], stride, 0, dst_by_sample,
                                    dev["src"]))
+    return src, built_luts
 
 
 def apply_ops_device(images, ids: np.ndarray, values: np.ndarray, kind: _arrays.ArrayKind):

@@ -36,16 +36,28 @@ def _kernel(name, backend):
 
 
 def weighted_mix(backend, images, chains, weights, skip):
+    n, h, w, _ = images.shape
+    rows = np.empty((n, len(chains)), dtype=np.uint64)
+    for j, c in enumerate(chains):
+        rows[:, j] = staging.address(c) + np.arange(n, dtype=np.uint64) * np.uint64(h * w * 3)
+    return weighted_mix_rows(backend, images, rows, np.zeros_like(rows), weights, skip)
+
+
+def weighted_mix_rows(backend, images, rows, luts, weights, skip):
+    """weighted_mix with chain j of sample i at device address ``rows[i, j]`` (uint64
+    (N, k)), read through the (3, 256) uint8 LUT at ``luts[i, j]`` where non-zero (a
+    chain's last step fused into the mix: see ``cuda.apply_chains_xp(defer_lut=True)``)."""
     xp = _xp(backend)
     n, h, w, _ = images.shape
     out = xp.empty(images.shape, dtype=np.float32)
     if n == 0:
         return out
-    k = len(chains)
-    dev = staging.upload(xp, {"weights": weights, "skip": skip, "table": _pointers(xp, chains)})
+    k = rows.shape[1]
+    dev = staging.upload(xp, {"weights": weights, "skip": skip, "rows": rows, "luts": luts})
     n_elems = h * w * 3
     _kernel("gpuaug_weighted_mix", backend)(
-        (_blocks(n_elems), n), BLOCK, (images, dev["table"], k, dev["weights"], dev["skip"], n_elems, out))
+        (_blocks(n_elems), n), BLOCK,
+        (images, dev["rows"], dev["luts"], k, dev["weights"], dev["skip"], n_elems, out))
     return out
 
 

@@ -192,6 +192,23 @@ def weighted_mix(backend, images, chains, weights, skip):
     return _dispatch(backend, "weighted_mix", args, _weighted_mix_xp)
 
 
+def weighted_mix_rows(backend, images, chain_rows, weights, skip):
+    """weighted_mix on a kernel backend with the chains as a ``cuda.ChainRows`` of
+    (N, k) device addresses (and fused last-step LUTs), as
+    ``chains.run_chains_for_reader`` returns them."""
+    if backend.name not in KERNEL_BACKENDS:
+        raise ValueError(f"weighted_mix_rows needs a kernel backend {KERNEL_BACKENDS}, got {backend.name!r}")
+    _check_batch(backend.xp, "images", images)
+    n = images.shape[0]
+    k = chain_rows.rows.shape[1] if np.ndim(chain_rows.rows) == 2 else 0
+    rows = _host("rows", chain_rows.rows, (n, k), np.uint64)
+    luts = _host("luts", chain_rows.luts, (n, k), np.uint64)
+    from . import mix_kernels
+
+    return mix_kernels.weighted_mix_rows(backend, images, rows, luts, _host("weights", weights, (n, k), np.float32),
+                                         _host("skip", skip, (n,), np.float32))
+
+
 def pixmix_rounds(backend, start, picture, augmented, partner_is_aug, rounds, multiplicative, a, b):
     """All PixMix rounds: mixed = start/255; round j < rounds[n] mixes with augmented[j]
     (``partner_is_aug``) or the picture, additive or ``multiplicative``, then clips to

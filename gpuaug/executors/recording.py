@@ -334,7 +334,8 @@ def _resample_pass(a):
 
 def _weighted_mix(a):
     n = a["skip"].shape[0]
-    return n * a["n_elems"] * (1 + a["k"]), 4 * n * a["n_elems"]
+    fused_luts = int(np.count_nonzero(_host(a["luts"])))  # chains read through a LUT
+    return n * a["n_elems"] * (1 + a["k"]) + fused_luts * 3 * 256, 4 * n * a["n_elems"]
 
 
 def _pixmix_rounds(a):
