@@ -102,6 +102,19 @@ static __device__ __forceinline__ unsigned char chain_byte(
     return lut ? lut[(int)(e % 3) * 256 + v] : v;
 }
 
+// chain_byte for the 4 elements from e (the row's address aligned to 4 bytes).
+static __device__ __forceinline__ u8x4 chain_load4(
+    const unsigned long long* rows, const unsigned long long* luts, long long sk, long long e)
+{
+    u8x4 c = load4((const unsigned char*)rows[sk] + e);
+    const unsigned char* lut = (const unsigned char*)luts[sk];
+    if (lut) {
+        const int ch = (int)(e % 3);
+        for (int l = 0; l < 4; ++l) c.v[l] = lut[((ch + l) % 3) * 256 + c.v[l]];
+    }
+    return c;
+}
+
 // rows, luts: N x k addresses (row s k + j: chain j of sample s, see chain_byte);
 // weights (N, k); skip (N,).
 extern "C" __global__ void gpuaug_weighted_mix(
@@ -126,12 +139,7 @@ extern "C" __global__ void gpuaug_weighted_mix(
         const u8x4 x = load4(images + base + e);
         float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         for (int j = 0; j < k; ++j) {
-            u8x4 c = load4((const unsigned char*)rows[sk + j] + e);
-            const unsigned char* lut = (const unsigned char*)luts[sk + j];
-            if (lut) {
-                const int ch = (int)(e % 3);
-                for (int l = 0; l < 4; ++l) c.v[l] = lut[((ch + l) % 3) * 256 + c.v[l]];
-            }
+            const u8x4 c = chain_load4(rows, luts, sk + j, e);
             for (int l = 0; l < 4; ++l) acc[l] = __fadd_rn(acc[l], __fmul_rn(w[j], unit(c.v[l])));
         }
         f32x4 o;
@@ -241,28 +249,32 @@ static __device__ __forceinline__ float dynamic_elem(float u, float v, float a, 
     return clip01(__fadd_rn(__fadd_rn(__fmul_rn(a, u), __fmul_rn(b, v)), __fmul_rn(ab, __fsub_rn(u, v))));
 }
 
-// m1 (N,): out = clip(m1 x1 + m2 x2 + m1 m2 (x1 - x2)), m2 = 1 - m1.
+// rows, luts: N x 2 addresses of x1 and x2 per sample (see chain_byte); m1, m2 (N,):
+// out = clip(m1 x1 + m2 x2 + m1 m2 (x1 - x2)).
 extern "C" __global__ void gpuaug_dynamic_mix(
-    const unsigned char* __restrict__ x1, const unsigned char* __restrict__ x2,
+    const unsigned long long* __restrict__ rows, const unsigned long long* __restrict__ luts,
     const float* __restrict__ m1, const float* __restrict__ m2, long long n_elems, float* __restrict__ out)
 {
     const int s = blockIdx.y;
     const long long base = (long long)s * n_elems;
+    const long long sk = 2LL * s;
     const float a = m1[s];
     const float b = m2[s];
     const float ab = __fmul_rn(a, b);
     const long long stride = (long long)gridDim.x * blockDim.x;
     const long long t0 = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    const bool vec = n_elems % 4 == 0 && aligned(x1, 4) && aligned(x2, 4) && aligned(out, 16);
+    const bool vec = n_elems % 4 == 0 && aligned((const void*)rows[sk], 4) && aligned((const void*)rows[sk + 1], 4)
+                     && aligned(out, 16);
     const long long n_vec = vec ? n_elems / 4 : 0;
     for (long long q = t0; q < n_vec; q += stride) {
-        const long long i = base + 4 * q;
-        const u8x4 p = load4(x1 + i), r = load4(x2 + i);
+        const long long e = 4 * q;
+        const u8x4 p = chain_load4(rows, luts, sk, e), r = chain_load4(rows, luts, sk + 1, e);
         f32x4 o;
         for (int l = 0; l < 4; ++l) o.v[l] = dynamic_elem(unit(p.v[l]), unit(r.v[l]), a, b, ab);
-        store4(out + i, o);
+        store4(out + base + e, o);
     }
     for (long long e = 4 * n_vec + t0; e < n_elems; e += stride) {
-        out[base + e] = dynamic_elem(unit(x1[base + e]), unit(x2[base + e]), a, b, ab);
+        out[base + e] = dynamic_elem(unit(chain_byte(rows, luts, sk, e)), unit(chain_byte(rows, luts, sk + 1, e)),
+                                     a, b, ab);
     }
 }

@@ -278,3 +278,25 @@ def test_augmix_fuses_the_last_lut_step_into_the_mix_and_equals_cpu():
         method.execute(method.plan(8, 32, 32, np.random.default_rng(2)), recording.device_images(8, 32, 32),
                        None, get_backend("recording"))
     assert set(rec.summary()["kernels"]) == {"gpuaug_build_luts", "gpuaug_weighted_mix"}
+
+
+def test_dynamic_mixup_fuses_the_last_lut_step_into_the_mix_and_equals_cpu():
+    from gpuaug import DynamicMixup
+    from gpuaug.executors import recording
+    from gpuaug.executors.backend import get_backend
+
+    rng = np.random.default_rng(6)
+    images = rng.integers(0, 256, (6, 11, 13, 3), dtype=np.uint8)
+    for method in (DynamicMixup(op_list=("posterize", "equalize", "solarize", "rotate")),
+                   DynamicMixup(downscale=True, independent_m2=True)):
+        plan = method.plan(6, 11, 13, np.random.default_rng(3))
+        got = method.execute(plan, images, None, get_backend("emulated"))
+        want = method.execute(plan, images, None, get_backend("cpu"))
+        assert np.array_equal(_bits(got), _bits(want))
+    method = DynamicMixup(op_list=("posterize", "solarize"))
+    plan = method.plan(8, 32, 32, np.random.default_rng(2))
+    plan.ops[:, :, 1] = plan.ops[:, :, 0]  # two-op chains: the second op fused, the first applied
+    with recording.session() as rec:
+        method.execute(plan, recording.device_images(8, 32, 32), None, get_backend("recording"))
+    kernels = rec.summary()["kernels"]
+    assert kernels["gpuaug_apply"]["launches"] == 1 and kernels["gpuaug_build_luts"]["launches"] == 2

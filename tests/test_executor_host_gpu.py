@@ -98,3 +98,16 @@ def test_augmix_last_lut_step_fused_into_the_mix_equals_cpu():
     got = cupy.asnumpy(method.execute(plan, cupy.asarray(images), None, get_backend("cuda")))
     want = method.execute(plan, images, None, get_backend("cpu"))
     assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+def test_dynamic_mixup_last_lut_step_fused_into_the_mix_equals_cpu():
+    from gpuaug import DynamicMixup
+    from gpuaug.executors.backend import get_backend
+
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, (6, 24, 20, 3), dtype=np.uint8)
+    method = DynamicMixup(op_list=("posterize", "solarize", "equalize", "autocontrast", "rotate"))
+    plan = method.plan(6, 24, 20, np.random.default_rng(1))
+    got = cupy.asnumpy(method.execute(plan, cupy.asarray(images), None, get_backend("cuda")))
+    want = method.execute(plan, images, None, get_backend("cpu"))
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))

@@ -116,14 +116,25 @@ def patch_rows(backend, chain, partners, box, op, a, b, threshold, seed):
 
 
 def dynamic_mix(backend, x1, x2, m1, m2):
-    xp = _xp(backend)
     n, h, w, _ = x1.shape
-    out = xp.empty(x1.shape, dtype=np.float32)
+    sample = np.arange(n, dtype=np.uint64) * np.uint64(h * w * 3)
+    rows = np.stack([staging.address(x1) + sample, staging.address(x2) + sample], axis=1)
+    return dynamic_mix_rows(backend, x1, rows, np.zeros_like(rows), m1, m2)
+
+
+def dynamic_mix_rows(backend, like, rows, luts, m1, m2):
+    """dynamic_mix with x1, x2 of sample i at device addresses ``rows[i]`` (uint64 (N, 2)),
+    each read through the LUT at ``luts[i, j]`` where non-zero; ``like``: an (N, H, W, 3)
+    batch of the images' shape."""
+    xp = _xp(backend)
+    n, h, w, _ = like.shape
+    out = xp.empty(like.shape, dtype=np.float32)
     if n == 0:
         return out
     n_elems = h * w * 3
-    dev = staging.upload(xp, {"m1": m1.astype(np.float32), "m2": m2.astype(np.float32)})
-    _kernel("gpuaug_dynamic_mix", backend)((_blocks(n_elems), n), BLOCK, (x1, x2, dev["m1"], dev["m2"], n_elems, out))
+    dev = staging.upload(xp, {"m1": m1.astype(np.float32), "m2": m2.astype(np.float32), "rows": rows, "luts": luts})
+    _kernel("gpuaug_dynamic_mix", backend)((_blocks(n_elems), n), BLOCK,
+                                           (dev["rows"], dev["luts"], dev["m1"], dev["m2"], n_elems, out))
     return out
 
 

@@ -209,6 +209,22 @@ def weighted_mix_rows(backend, images, chain_rows, weights, skip):
                                          _host("skip", skip, (n,), np.float32))
 
 
+def dynamic_mix_rows(backend, images, chain_rows, m1, m2=None):
+    """dynamic_mix on a kernel backend with x1, x2 as a ``cuda.ChainRows`` of (N, 2)
+    device addresses (and fused last-step LUTs); ``images``: the batch they come from."""
+    if backend.name not in KERNEL_BACKENDS:
+        raise ValueError(f"dynamic_mix_rows needs a kernel backend {KERNEL_BACKENDS}, got {backend.name!r}")
+    _check_batch(backend.xp, "images", images)
+    n = images.shape[0]
+    rows = _host("rows", chain_rows.rows, (n, 2), np.uint64)
+    luts = _host("luts", chain_rows.luts, (n, 2), np.uint64)
+    m1 = _host("m1", m1, (n,), np.float32)
+    m2 = np.float32(1) - m1 if m2 is None else _host("m2", m2, (n,), np.float32)
+    from . import mix_kernels
+
+    return mix_kernels.dynamic_mix_rows(backend, images, rows, luts, m1, m2)
+
+
 def pixmix_rounds(backend, start, picture, augmented, partner_is_aug, rounds, multiplicative, a, b):
     """All PixMix rounds: mixed = start/255; round j < rounds[n] mixes with augmented[j]
     (``partner_is_aug``) or the picture, additive or ``multiplicative``, then clips to

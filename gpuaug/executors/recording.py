@@ -360,7 +360,8 @@ def _gather_crops(a):
 
 def _dynamic_mix(a):
     n = a["m1"].shape[0]
-    return 2 * n * a["n_elems"], 4 * n * a["n_elems"]
+    fused_luts = int(np.count_nonzero(_host(a["luts"])))
+    return 2 * n * a["n_elems"] + fused_luts * 3 * 256, 4 * n * a["n_elems"]
 
 
 TRAFFIC = {
