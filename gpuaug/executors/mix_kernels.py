@@ -70,9 +70,9 @@ def pixmix_rounds(backend, start, picture, augmented, partner_is_aug, rounds, mu
     k = max(1, len(augmented))
     flags = np.zeros((n, k), dtype=np.int32)
     flags[:, :len(augmented)] = partner_is_aug.astype(np.int32) | (multiplicative.astype(np.int32) << 1)
-    pad = ((0, 0), (0, k - len(augmented)))
-    dev = staging.upload(xp, {"rounds": rounds.astype(np.int32), "flags": flags,
-                              "a": np.pad(a, pad).astype(np.float32), "b": np.pad(b, pad).astype(np.float32),
+    ab = np.zeros((2, n, k), dtype=np.float32)  # a, b padded to k columns
+    ab[0, :, :len(augmented)], ab[1, :, :len(augmented)] = a, b
+    dev = staging.upload(xp, {"rounds": rounds.astype(np.int32), "flags": flags, "a": ab[0], "b": ab[1],
                               "table": _pointers(xp, augmented or [start])})
     pic = picture if picture is not None else start  # never read: no active round uses it
     n_elems = h * w * 3

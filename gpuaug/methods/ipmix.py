@@ -193,6 +193,8 @@ def _chains_patched_by_round(backend, images, mixing, plan: IPMixPlan, k: int, t
     stride = np.uint64(rows[0].nbytes)
     sample = np.tile(np.arange(n, dtype=np.uint64), k) * stride
     picture_rows = np.uint64(staging.address(mixing)) + sample if mixing is not None else None
+    mix_op, a, b = flat(plan.mix_op), flat(plan.a), flat(plan.b)
+    threshold, mask_seed = flat(plan.threshold), flat(plan.mask_seed)
     for r in range(t):
         if not active[:, r].any():
             continue
@@ -203,8 +205,8 @@ def _chains_patched_by_round(backend, images, mixing, plan: IPMixPlan, k: int, t
         addresses += sample
         if picture_rows is not None:
             addresses = np.where(is_pic[:, r], picture_rows, addresses)
-        mix_kernels.patch_rows(backend, rows, addresses, box[:, r], flat(plan.mix_op)[:, r], flat(plan.a)[:, r],
-                               flat(plan.b)[:, r], flat(plan.threshold)[:, r], flat(plan.mask_seed)[:, r])
+        mix_kernels.patch_rows(backend, rows, addresses, box[:, r], mix_op[:, r], a[:, r], b[:, r], threshold[:, r],
+                               mask_seed[:, r])
     return [rows[j * n:(j + 1) * n] for j in range(k)]
 
 
