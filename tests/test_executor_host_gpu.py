@@ -86,27 +86,16 @@ def test_cuda_mixing_set_crops_equal_the_host_set(transform):
         assert np.array_equal(cupy.asnumpy(dev.gather(plan, "cuda")), host.gather(plan, "emulated"))
 
 
-def test_augmix_last_lut_step_fused_into_the_mix_equals_cpu():
-    # kernels/mix.cu gpuaug_weighted_mix reading chains through their last step's LUT
-    from gpuaug import AugMix
+@pytest.mark.parametrize("name", ["AugMix", "DynamicMixup"])
+def test_last_lut_step_fused_into_the_mix_equals_cpu(name):
+    # kernels/mix.cu gpuaug_weighted_mix / gpuaug_dynamic_mix reading chains through
+    # their last step's LUT
+    import gpuaug
     from gpuaug.executors.backend import get_backend
 
     rng = np.random.default_rng(4)
     images = rng.integers(0, 256, (6, 24, 20, 3), dtype=np.uint8)
-    method = AugMix(op_list=("posterize", "solarize", "equalize", "autocontrast", "rotate"))
-    plan = method.plan(6, 24, 20, np.random.default_rng(1))
-    got = cupy.asnumpy(method.execute(plan, cupy.asarray(images), None, get_backend("cuda")))
-    want = method.execute(plan, images, None, get_backend("cpu"))
-    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
-
-
-def test_dynamic_mixup_last_lut_step_fused_into_the_mix_equals_cpu():
-    from gpuaug import DynamicMixup
-    from gpuaug.executors.backend import get_backend
-
-    rng = np.random.default_rng(5)
-    images = rng.integers(0, 256, (6, 24, 20, 3), dtype=np.uint8)
-    method = DynamicMixup(op_list=("posterize", "solarize", "equalize", "autocontrast", "rotate"))
+    method = getattr(gpuaug, name)(op_list=("posterize", "solarize", "equalize", "autocontrast", "rotate"))
     plan = method.plan(6, 24, 20, np.random.default_rng(1))
     got = cupy.asnumpy(method.execute(plan, cupy.asarray(images), None, get_backend("cuda")))
     want = method.execute(plan, images, None, get_backend("cpu"))
