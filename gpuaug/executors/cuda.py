@@ -218,10 +218,7 @@ def apply_chains_xp(images, ids: np.ndarray, values: np.ndarray, backend: str, n
             return _input_rows(images, m)
         return images
     _check_inputs(xp, images, ids[:, 0], values[:, 0])
-    order = np.argsort(has_op, axis=1, kind="stable")  # identity steps first, ops in order
-    ids = np.take_along_axis(ids, order, axis=1)
-    values = np.take_along_axis(values, order, axis=1)
-    has_op = np.take_along_axis(has_op, order, axis=1)
+    ids, values, has_op = _identity_first(ids, values, has_op)
     steps = np.flatnonzero(has_op.any(axis=0))
     _, h, w, _ = images.shape
     copy_opless = np.ones(m, bool) if needed is None else np.asarray(needed, bool).reshape(m)
@@ -249,6 +246,22 @@ def apply_chains_xp(images, ids: np.ndarray, values: np.ndarray, backend: str, n
         started |= has_op[:, s]
         prev = out
     return prev
+
+
+def _identity_first(ids, values, has_op):
+    """Each row's identity steps moved to the front, its ops after them in order (a
+    stable partition, by one scatter: cheaper than a row-wise argsort)."""
+    m, depth = ids.shape
+    ops_before = np.cumsum(has_op, axis=1) - has_op
+    n_ops = ops_before[:, -1:] + has_op[:, -1:]
+    dest = np.where(has_op, depth - n_ops + ops_before, np.arange(depth) - ops_before)
+    flat = (dest + np.arange(m)[:, None] * depth).ravel()
+    out = []
+    for a in (ids, values, has_op):
+        b = np.empty_like(a)
+        b.reshape(-1)[flat] = a.reshape(-1)
+        out.append(b)
+    return out
 
 
 def _input_rows(images, m: int) -> ChainRows:
