@@ -6,7 +6,7 @@ One launch per kernel family and batch, families no sample uses are skipped:
 2. ``lut.cu``        per (sample, channel) LUTs of the point ops
 3. ``apply.cu``      every op but downscale, per pixel, switching on the sample's op id
 4. ``resize.cu``     downscale: Pillow's BILINEAR resize down and back up, one launch per
-                     separable pass (four), with fixed-point taps computed on the host
+                     separable pass (four), the fixed-point taps computed in the kernel
 
 The host only prepares small per-sample parameter arrays (numpy, no per-sample Python:
 Python runs per distinct rotate angle and per distinct downscale size, both cached) and
@@ -20,7 +20,6 @@ without a GPU) or recording stand-ins (backend "recording": host cost only).
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +28,7 @@ from .. import _arrays
 from ..ops import OP_FAMILIES, OP_IDS
 from . import staging
 from .launch import get_kernel
-from .params import affine_coefficients, pil_bilinear_coefficients, pil_vertical_first
+from .params import affine_coefficients
 
 BLOCK = 256
 _MAX_BLOCKS_PER_SAMPLE = 64
@@ -75,55 +74,28 @@ def downscale_sizes(values: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.stack([small_h, small_w], axis=1)
 
 
-@functools.lru_cache(maxsize=8192)
-def _size_steps(height: int, width: int, small_h: int, small_w: int) -> tuple:
-    """The four passes (in_h, in_w, axis, out_len, n_in) of downscale through
-    (small_h, small_w): two per Pillow resize, in Pillow's order; an axis that keeps its
-    size gets an identity pass (exact)."""
-    def resize(in_h, in_w, out_h, out_w):
-        if pil_vertical_first(in_h, in_w, out_h, out_w):
-            return ((in_h, in_w, 1, out_h, in_h), (out_h, in_w, 0, out_w, in_w))
-        return ((in_h, in_w, 0, out_w, in_w), (in_h, out_w, 1, out_h, in_h))
-
-    return resize(height, width, small_h, small_w) + resize(small_h, small_w, height, width)
-
-
-@functools.lru_cache(maxsize=8192)
-def _size_block(height: int, width: int, small_h: int, small_w: int) -> tuple[np.ndarray, np.ndarray]:
-    """Downscale through (small_h, small_w), cached: its (4, 6) pass rows with table
-    offsets relative to its own block of tables, and that block (int32, read-only)."""
-    parts, offsets, total, rows = [], {}, 0, []
-    for in_h, in_w, axis, out_len, n_in in _size_steps(height, width, small_h, small_w):
-        where = offsets.get((n_in, out_len))
-        if where is None:
-            xmin, xsize, kk = pil_bilinear_coefficients(n_in, out_len)
-            where = offsets[(n_in, out_len)] = (total, kk.shape[1])
-            parts.extend((xmin, xsize, kk.ravel()))
-            total += 2 * out_len + kk.size
-        rows.append((in_h, in_w, axis, out_len) + where)
-    rows, block = np.array(rows, dtype=np.int32), np.concatenate(parts).astype(np.int32)
-    rows.flags.writeable = block.flags.writeable = False
-    return rows, block
-
-
-def downscale_plan(small: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Launch parameters of downscale for samples with intermediate sizes ``small`` (n, 2).
-
-    Returns ``passes`` int32 (4, n, 6): per pass and sample (in_h, in_w, axis, out_len,
-    table_off, kmax) for ``resize.cu``, and ``tables`` int32: the concatenated
-    (xmin, xsize, kk) tables of ``params.pil_bilinear_coefficients``, one block per
-    distinct intermediate size (cached, so Python runs only a look-up per distinct size).
-    """
+def downscale_plan(small: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Launch parameters of downscale for samples with intermediate sizes ``small`` (n, 2):
+    int32 (4, n, 4), per pass and sample (in_h, in_w, axis, out_len) for ``resize.cu``
+    (axis 0 horizontal, 1 vertical): two passes per Pillow resize, down to ``small`` and
+    back, in Pillow's order; an axis that keeps its size gets an identity pass (exact).
+    All vectorised; the kernel computes the filter taps itself."""
     small = np.asarray(small, dtype=np.int64).reshape(-1, 2)
-    if not small.shape[0]:
-        return np.zeros((4, 0, 6), np.int32), np.zeros(1, np.int32)
-    codes, inverse = np.unique(small[:, 0] * 65536 + small[:, 1], return_inverse=True)  # sorted as (h, w)
-    blocks = [_size_block(height, width, code >> 16, code & 0xFFFF) for code in codes.tolist()]
-    per_size = np.stack([rows for rows, _ in blocks])  # (k, 4, 6), a copy
-    sizes = np.array([block.size for _, block in blocks], dtype=np.int64)
-    per_size[:, :, 4] += (np.cumsum(sizes) - sizes).astype(np.int32)[:, None]
-    tables = np.concatenate([block for _, block in blocks])
-    return np.ascontiguousarray(per_size.transpose(1, 0, 2)[:, inverse.reshape(-1)]), tables
+    sh, sw = small[:, 0], small[:, 1]
+    h, w = np.full_like(sh, height), np.full_like(sw, width)
+    passes = np.empty((4, small.shape[0], 4), dtype=np.int32)
+    for first, (in_h, in_w, out_h, out_w) in ((0, (h, w, sh, sw)), (2, (sh, sw, h, w))):
+        vertical = _vertical_first(in_h, in_w, out_h, out_w)
+        # vertical first: (in_h, in_w) -> (out_h, in_w) -> (out_h, out_w); else via (in_h, out_w)
+        passes[first] = np.stack([in_h, in_w, np.where(vertical, 1, 0), np.where(vertical, out_h, out_w)], axis=1)
+        passes[first + 1] = np.stack([np.where(vertical, out_h, in_h), np.where(vertical, in_w, out_w),
+                                      np.where(vertical, 0, 1), np.where(vertical, out_w, out_h)], axis=1)
+    return passes
+
+
+def _vertical_first(in_h, in_w, out_h, out_w):
+    """params.pil_vertical_first, vectorised."""
+    return (out_h < in_h) & ((in_h - out_h) > 2 * (in_w - out_w))
 
 
 def _xp(backend: str):
@@ -295,8 +267,8 @@ def _step(xp, backend, images, prev, started, ids, values, out, process, defer=N
     parts = {"ids": ids, "hist": hist_samples, "lut": lut_samples, "apply": apply_samples,
              "values": values, "coeffs": affine_coefficients(ids, values, h, w), "src": src}
     if down_samples.size:
-        passes, tables = downscale_plan(downscale_sizes(values[down_samples], h, w), h, w)
-        parts.update(down=down_samples, passes=passes.ravel(), tables=tables)
+        passes = downscale_plan(downscale_sizes(values[down_samples], h, w), h, w)
+        parts.update(down=down_samples, passes=passes.ravel())
     dev = staging.upload(xp, parts)  # one (pinned, async) upload for the whole step
 
     hist = lum_sum = luts = placeholder = None
@@ -334,12 +306,11 @@ def _step(xp, backend, images, prev, started, ids, values, out, process, defer=N
         buf_a = xp.empty((nd, h, w, 3), dtype=np.uint8)
         buf_b = xp.empty((nd, h, w, 3), dtype=np.uint8)
         grid = (_blocks(n_pixels, 4), nd)
-        passes = [dev["passes"][k * nd * 6:(k + 1) * nd * 6] for k in range(4)]  # contiguous views
+        passes = [dev["passes"][k * nd * 4:(k + 1) * nd * 4] for k in range(4)]  # contiguous views
         # first pass: each row reads its own source (images[v % N] or prev[v])
-        resample(grid, BLOCK, (images, buf_a, dev["down"], passes[0], dev["tables"], stride, 2, 0, dev["src"]))
+        resample(grid, BLOCK, (images, buf_a, dev["down"], passes[0], stride, 2, 0, dev["src"]))
         for k, (src_arr, dst, dst_by_sample) in enumerate(((buf_a, buf_b, 0), (buf_b, buf_a, 0), (buf_a, out, 1)), 1):
-            resample(grid, BLOCK, (src_arr, dst, dev["down"], passes[k], dev["tables"], stride, 0, dst_by_sample,
-                                   dev["src"]))
+            resample(grid, BLOCK, (src_arr, dst, dev["down"], passes[k], stride, 0, dst_by_sample, dev["src"]))
     return src, built_luts
 
 

@@ -326,7 +326,7 @@ def _apply(a):
 
 
 def _resample_pass(a):
-    steps = _host(a["passes"]).reshape(-1, 6).astype(np.int64)
+    steps = _host(a["passes"]).reshape(-1, 4).astype(np.int64)
     in_h, in_w, axis, out_len = steps[:, 0], steps[:, 1], steps[:, 2], steps[:, 3]
     out_px = np.where(axis == 0, in_h * out_len, out_len * in_w)
     return 3 * int((in_h * in_w).sum()), 3 * int(out_px.sum())
