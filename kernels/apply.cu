@@ -12,8 +12,8 @@
 //                                                          brightness, sharpness)
 //   affine     bilinear sampling with float64 a0..a5      (rotate, shear, translate)
 //   mirror / flip
-// Images are dense NHWC uint8 of height x width; coeffs is (N, 6) float64, luts is
-// (N, 3, 256) uint8, lum_sum is (N,) uint64 (contrast only).
+// Images are dense NHWC uint8 of height x width; coeffs is (n_listed, 6) float64 (row j:
+// listed sample j), luts is (N, 3, 256) uint8, lum_sum is (N,) uint64 (contrast only).
 
 #define OP_ROTATE 5
 #define OP_SHEAR_X 6
@@ -141,7 +141,7 @@ extern "C" __global__ void gpuaug_apply(
     const unsigned char* img = (const unsigned char*)src_ptrs[s];
     unsigned char* out = dst + (long long)s * n_pixels * 3;
     const unsigned char* lut = luts + (long long)s * 768;
-    const double* a = coeffs + (long long)s * 6;
+    const double* a = coeffs + (long long)blockIdx.y * 6;
     const float f = (float)values[s];
     const int row = 3 * width;
     int mean = 0;

@@ -265,7 +265,9 @@ def _step(xp, backend, images, prev, started, ids, values, out, process, defer=N
     apply_samples = np.flatnonzero(applied).astype(np.int32)
     down_samples = np.flatnonzero(down).astype(np.int32)
     parts = {"ids": ids, "hist": hist_samples, "lut": lut_samples, "apply": apply_samples,
-             "values": values, "coeffs": affine_coefficients(ids, values, h, w), "src": src}
+             "values": values, "src": src,
+             # per listed apply sample (row j: apply_samples[j]), not per row
+             "coeffs": affine_coefficients(ids[apply_samples], values[apply_samples], h, w)}
     if down_samples.size:
         passes = downscale_plan(downscale_sizes(values[down_samples], h, w), h, w)
         parts.update(down=down_samples, passes=passes.ravel())
