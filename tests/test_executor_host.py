@@ -300,3 +300,17 @@ def test_dynamic_mixup_fuses_the_last_lut_step_into_the_mix_and_equals_cpu():
         method.execute(plan, recording.device_images(8, 32, 32), None, get_backend("recording"))
     kernels = rec.summary()["kernels"]
     assert kernels["gpuaug_apply"]["launches"] == 1 and kernels["gpuaug_build_luts"]["launches"] == 2
+
+
+def test_identity_first_is_a_stable_partition_of_each_row():
+    from gpuaug.executors import cuda
+
+    rng = np.random.default_rng(10)
+    for depth in (1, 2, 3, 5):
+        ids = rng.integers(0, 3, (200, depth)).astype(np.int32)
+        values = rng.uniform(size=ids.shape)
+        has_op = ids != 0
+        order = np.argsort(has_op, axis=1, kind="stable")
+        got = cuda._identity_first(ids, values, has_op)
+        for g, a in zip(got, (ids, values, has_op)):
+            assert np.array_equal(g, np.take_along_axis(a, order, axis=1))

@@ -224,7 +224,10 @@ def _identity_first(ids, values, has_op):
     """Each row's identity steps moved to the front, its ops after them in order (a
     stable partition, by one scatter: cheaper than a row-wise argsort)."""
     m, depth = ids.shape
-    ops_before = np.cumsum(has_op, axis=1) - has_op
+    ops_before = np.empty((m, depth), np.int64)  # column by column: numpy's cumsum along short rows is slow
+    ops_before[:, 0] = 0
+    for c in range(1, depth):
+        np.add(ops_before[:, c - 1], has_op[:, c - 1], out=ops_before[:, c])
     n_ops = ops_before[:, -1:] + has_op[:, -1:]
     dest = np.where(has_op, depth - n_ops + ops_before, np.arange(depth) - ops_before)
     flat = (dest + np.arange(m)[:, None] * depth).ravel()
