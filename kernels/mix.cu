@@ -153,16 +153,18 @@ extern "C" __global__ void gpuaug_weighted_mix(
     }
 }
 
-// augmented: k pointers (round j's augment(x)); flags (N, k): bit 0 partner is augment(x)
-// (else the picture), bit 1 multiplicative (else additive); a, b (N, k); rounds (N,).
+// rows, luts: N x (k + 1) addresses (see chain_byte): slot 0 the start image, slot j + 1
+// round j's augment(x); flags (N, k): bit 0 partner is augment(x) (else the picture),
+// bit 1 multiplicative (else additive); a, b (N, k); rounds (N,).
 extern "C" __global__ void gpuaug_pixmix_rounds(
-    const unsigned char* __restrict__ start, const unsigned char* __restrict__ picture,
-    const unsigned long long* __restrict__ augmented, const int* __restrict__ rounds,
+    const unsigned long long* __restrict__ rows, const unsigned long long* __restrict__ luts,
+    const unsigned char* __restrict__ picture, const int* __restrict__ rounds,
     const int* __restrict__ flags, const float* __restrict__ a, const float* __restrict__ b,
     int k, long long n_elems, float* __restrict__ out)
 {
     const int s = blockIdx.y;
     const long long base = (long long)s * n_elems;
+    const long long sk = (long long)s * (k + 1);
     const int r = rounds[s];
     const int* f = flags + (long long)s * k;
     const float* sa = a + (long long)s * k;
@@ -171,19 +173,20 @@ extern "C" __global__ void gpuaug_pixmix_rounds(
     for (int j = 0; j < r; ++j) uses_picture = uses_picture || !(f[j] & 1);
     const long long stride = (long long)gridDim.x * blockDim.x;
     const long long t0 = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    bool vec = n_elems % 4 == 0 && aligned(start, 4) && aligned(out, 16) && (!uses_picture || aligned(picture, 4));
-    for (int j = 0; j < r; ++j) vec = vec && (!(f[j] & 1) || aligned((const void*)augmented[j], 4));
+    bool vec = n_elems % 4 == 0 && aligned((const void*)rows[sk], 4) && aligned(out, 16)
+               && (!uses_picture || aligned(picture, 4));
+    for (int j = 0; j < r; ++j) vec = vec && (!(f[j] & 1) || aligned((const void*)rows[sk + 1 + j], 4));
     const long long n_vec = vec ? n_elems / 4 : 0;
     for (long long q = t0; q < n_vec; q += stride) {
-        const long long i = base + 4 * q;
-        const u8x4 x = load4(start + i);
+        const long long e = 4 * q;
+        const u8x4 x = chain_load4(rows, luts, sk, e);
         u8x4 pic4 = {{0, 0, 0, 0}};
-        if (uses_picture) pic4 = load4(picture + i);
+        if (uses_picture) pic4 = load4(picture + base + e);
         float mixed[4];
         for (int l = 0; l < 4; ++l) mixed[l] = unit(x.v[l]);
         for (int j = 0; j < r; ++j) {
             const bool is_aug = f[j] & 1;
-            const u8x4 a4 = is_aug ? load4((const unsigned char*)augmented[j] + i) : pic4;
+            const u8x4 a4 = is_aug ? chain_load4(rows, luts, sk + 1 + j, e) : pic4;
             for (int l = 0; l < 4; ++l) {
                 const float v = (is_aug || uses_picture) ? unit(a4.v[l]) : 0.0f;
                 const float res = (f[j] & 2) ? mix_mul(mixed[l], v, sa[j], sb[j]) : mix_add(mixed[l], v, sa[j], sb[j]);
@@ -192,13 +195,13 @@ extern "C" __global__ void gpuaug_pixmix_rounds(
         }
         f32x4 o;
         for (int l = 0; l < 4; ++l) o.v[l] = mixed[l];
-        store4(out + i, o);
+        store4(out + base + e, o);
     }
     for (long long e = 4 * n_vec + t0; e < n_elems; e += stride) {
-        float mixed = unit(start[base + e]);
+        float mixed = unit(chain_byte(rows, luts, sk, e));
         const float pic = uses_picture ? unit(picture[base + e]) : 0.0f;
         for (int j = 0; j < r; ++j) {
-            const float v = (f[j] & 1) ? unit(((const unsigned char*)augmented[j])[base + e]) : pic;
+            const float v = (f[j] & 1) ? unit(chain_byte(rows, luts, sk + 1 + j, e)) : pic;
             const float res = (f[j] & 2) ? mix_mul(mixed, v, sa[j], sb[j]) : mix_add(mixed, v, sa[j], sb[j]);
             mixed = clip01(res);
         }

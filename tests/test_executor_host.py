@@ -314,3 +314,24 @@ def test_identity_first_is_a_stable_partition_of_each_row():
         got = cuda._identity_first(ids, values, has_op)
         for g, a in zip(got, (ids, values, has_op)):
             assert np.array_equal(g, np.take_along_axis(a, order, axis=1))
+
+
+def test_pixmix_fuses_its_lut_ops_into_the_rounds_and_equals_cpu():
+    from gpuaug import PixMix
+    from gpuaug.executors import recording
+    from gpuaug.executors.backend import get_backend
+
+    rng = np.random.default_rng(7)
+    images = rng.integers(0, 256, (6, 12, 10, 3), dtype=np.uint8)
+    pictures = rng.integers(0, 256, (6, 12, 10, 3), dtype=np.uint8)
+    for method in (PixMix(op_list=("posterize", "solarize", "equalize", "rotate")), PixMix()):
+        plan = method.plan(6, 12, 10, np.random.default_rng(1))
+        got = method.execute(plan, images, pictures, get_backend("emulated"))
+        want = method.execute(plan, images, pictures, get_backend("cpu"))
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)  # float64 pow: an ulp between libms
+        assert np.mean(_bits(got) == _bits(want)) > 0.99
+    method = PixMix(op_list=("posterize", "solarize"))  # every op a LUT: no apply pass, no copies
+    with recording.session() as rec:
+        method.execute(method.plan(8, 32, 32, np.random.default_rng(2)), recording.device_images(8, 32, 32),
+                       recording.device_images(8, 32, 32), get_backend("recording"))
+    assert set(rec.summary()["kernels"]) == {"gpuaug_build_luts", "gpuaug_pixmix_rounds"}

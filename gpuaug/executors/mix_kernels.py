@@ -62,23 +62,37 @@ def weighted_mix_rows(backend, images, rows, luts, weights, skip):
 
 
 def pixmix_rounds(backend, start, picture, augmented, partner_is_aug, rounds, multiplicative, a, b):
-    xp = _xp(backend)
     n, h, w, _ = start.shape
-    out = xp.empty(start.shape, dtype=np.float32)
+    sample = np.arange(n, dtype=np.uint64) * np.uint64(h * w * 3)
+    rows = np.stack([staging.address(x) + sample for x in [start, *augmented]], axis=1)
+    return pixmix_rounds_rows(backend, start, rows, np.zeros_like(rows), picture, partner_is_aug, rounds,
+                              multiplicative, a, b)
+
+
+def pixmix_rounds_rows(backend, like, rows, luts, picture, partner_is_aug, rounds, multiplicative, a, b):
+    """pixmix_rounds with the start image of sample i at device address ``rows[i, 0]`` and
+    round j's augmented partner at ``rows[i, j + 1]`` (uint64 (N, k + 1)), each read through
+    the LUT at ``luts[i, .]`` where non-zero; ``like``: an (N, H, W, 3) batch of that shape."""
+    xp = _xp(backend)
+    n, h, w, _ = like.shape
+    out = xp.empty(like.shape, dtype=np.float32)
     if n == 0:
         return out
-    k = max(1, len(augmented))
+    given = partner_is_aug.shape[1]
+    k = max(1, given)
     flags = np.zeros((n, k), dtype=np.int32)
-    flags[:, :len(augmented)] = partner_is_aug.astype(np.int32) | (multiplicative.astype(np.int32) << 1)
+    flags[:, :given] = partner_is_aug.astype(np.int32) | (multiplicative.astype(np.int32) << 1)
     ab = np.zeros((2, n, k), dtype=np.float32)  # a, b padded to k columns
-    ab[0, :, :len(augmented)], ab[1, :, :len(augmented)] = a, b
+    ab[0, :, :given], ab[1, :, :given] = a, b
+    table = np.zeros((2, n, k + 1), dtype=np.uint64)  # rows, luts padded to k + 1 slots
+    table[0, :, :rows.shape[1]], table[1, :, :rows.shape[1]] = rows, luts
     dev = staging.upload(xp, {"rounds": rounds.astype(np.int32), "flags": flags, "a": ab[0], "b": ab[1],
-                              "table": _pointers(xp, augmented or [start])})
-    pic = picture if picture is not None else start  # never read: no active round uses it
+                              "rows": table[0], "luts": table[1]})
+    pic = picture if picture is not None else like  # never read: no active round uses it
     n_elems = h * w * 3
     _kernel("gpuaug_pixmix_rounds", backend)(
         (_blocks(n_elems), n), BLOCK,
-        (start, pic, dev["table"], dev["rounds"], dev["flags"], dev["a"], dev["b"], k, n_elems, out))
+        (dev["rows"], dev["luts"], pic, dev["rounds"], dev["flags"], dev["a"], dev["b"], k, n_elems, out))
     return out
 
 

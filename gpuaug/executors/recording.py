@@ -344,7 +344,8 @@ def _pixmix_rounds(a):
     active = np.arange(flags.shape[1]) < rounds[:, None]
     is_aug = (flags & 1).astype(bool)
     images = rounds.size + (active & is_aug).sum() + np.any(active & ~is_aug, axis=1).sum()
-    return int(images) * a["n_elems"], 4 * rounds.size * a["n_elems"]
+    fused_luts = int(np.count_nonzero(_host(a["luts"])))
+    return int(images) * a["n_elems"] + fused_luts * 3 * 256, 4 * rounds.size * a["n_elems"]
 
 
 def _ipmix_patch(a):

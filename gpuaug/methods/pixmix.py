@@ -24,7 +24,7 @@ import numpy as np
 from .. import ops
 from ..executors import mixops
 from .base import Method, check_range
-from .chains import IDENTITY, resolve_ops, run_chains, sample_ops
+from .chains import IDENTITY, MULTI_CHAIN_BACKENDS, resolve_ops, run_chains, run_chains_for_reader, sample_ops
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,10 @@ class PixMix(Method):
         # the start op and the partners of rounds some image runs: one chain table
         ids = np.concatenate([plan.start_op[:, None], plan.partner_op[:, :last]], axis=1)[..., None]
         values = np.concatenate([plan.start_value[:, None], plan.partner_value[:, :last]], axis=1)[..., None]
+        if backend.name in MULTI_CHAIN_BACKENDS:  # each chain's LUT op fused into the mix's read
+            return mixops.pixmix_rounds_rows(backend, images, run_chains_for_reader(backend, images, ids, values),
+                                             mixing, plan.partner_is_aug, plan.rounds, plan.multiplicative,
+                                             plan.a, plan.b)
         read = plan.partner_is_aug[:, :last] & (np.arange(last) < plan.rounds[:, None])  # what the mix reads
         start, *augmented = run_chains(backend, images, ids, values,
                                        needed=np.concatenate([np.ones((len(ids), 1), bool), read], axis=1))
