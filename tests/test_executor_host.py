@@ -335,3 +335,29 @@ def test_pixmix_fuses_its_lut_ops_into_the_rounds_and_equals_cpu():
         method.execute(method.plan(8, 32, 32, np.random.default_rng(2)), recording.device_images(8, 32, 32),
                        recording.device_images(8, 32, 32), get_backend("recording"))
     assert set(rec.summary()["kernels"]) == {"gpuaug_build_luts", "gpuaug_pixmix_rounds"}
+
+
+def test_ipmix_unpatched_chains_are_read_in_place_or_through_their_lut():
+    # chains without patch steps: last LUT op fused into the mix, op-less ones not copied;
+    # patched chains stay materialised (the patch rounds write them in place)
+    from gpuaug import IPMix
+    from gpuaug.executors import recording
+    from gpuaug.executors.backend import get_backend
+
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (6, 16, 16, 3), dtype=np.uint8)
+    pictures = rng.integers(0, 256, (6, 16, 16, 3), dtype=np.uint8)
+    method = IPMix(op_list=("posterize", "solarize", "equalize", "rotate"), patch_sizes=(4, 8))
+    for seed in range(3):
+        plan = method.plan(6, 16, 16, np.random.default_rng(seed))
+        got = method.execute(plan, images, pictures, get_backend("emulated"))
+        want = method.execute(plan, images, pictures, get_backend("cpu"))
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)  # float64 pow: an ulp between libms
+    method = IPMix(op_list=("posterize", "solarize"), patch_sizes=(4,))
+    plan = method.plan(16, 16, 16, np.random.default_rng(5))
+    unpatched_lut_last = (~plan.p_level & (plan.count > 0)).sum()
+    with recording.session() as rec:
+        method.execute(plan, recording.device_images(16, 16, 16), recording.device_images(16, 16, 16),
+                       get_backend("recording"))
+    mix = [named for sig, _, named in rec.launches if sig.name == "gpuaug_weighted_mix"][0]
+    assert np.count_nonzero(mix["luts"].host) == unpatched_lut_last > 0

@@ -156,18 +156,20 @@ def apply_ops_xp(images, ids: np.ndarray, values: np.ndarray, backend: str):
 
 @dataclass
 class ChainRows:
-    """Chains left for their reader (``apply_chains_xp(defer_lut=True)``): row v's pixels
+    """Chains left for their reader (``apply_chains_xp(defer_lut=...)``): row v's pixels
     are at device address ``rows[v]`` (uint64), read through the (3, 256) uint8 LUT at
-    ``luts[v]`` where that is non-zero. ``keep``: the device arrays those addresses point
-    into (hold them until the reading kernel is launched)."""
+    ``luts[v]`` where that is non-zero. ``out``: the (M, H, W, 3) array of the rows that
+    were written (None when no row has an op); ``keep``: the device arrays the addresses
+    point into (hold them until the reading kernel is launched)."""
 
     rows: np.ndarray
     luts: np.ndarray
     keep: tuple
+    out: object = None
 
 
 def apply_chains_xp(images, ids: np.ndarray, values: np.ndarray, backend: str, needed=None,
-                    defer_lut: bool = False):
+                    defer_lut=False):
     """Run M chain tables (``ids``, ``values`` of shape (M, D), row v a chain of
     ``images[v % N]``) and return the (M, H, W, 3) results, or ``images`` itself when no
     row has an op.
@@ -178,15 +180,18 @@ def apply_chains_xp(images, ids: np.ndarray, values: np.ndarray, backend: str, n
     previous result after that, and rows without any op are copied at the last step --
     unless ``needed`` (bool (M,)) says the caller never reads them (left undefined).
 
-    ``defer_lut=True`` returns a :class:`ChainRows` instead: a row whose last op is a LUT
-    op is not written (its LUT is built; the reader applies it), and op-less rows point
-    at their input image (no copy).
+    ``defer_lut`` (True, or bool (M,): the rows the caller only reads, through
+    :class:`ChainRows`) returns a :class:`ChainRows` instead: such a row whose last op is
+    a LUT op is not written (its LUT is built; the reader applies it), and such a row
+    without ops points at its input image (no copy). The other rows are written to
+    ``ChainRows.out`` as usual.
     """
     xp = _xp(backend)
     m, depth = ids.shape
     has_op = ids != _ID["identity"]
+    reader = defer_lut is not False and defer_lut is not None
     if m == 0 or not has_op.any():
-        if defer_lut:
+        if reader:
             return _input_rows(images, m)
         return images
     _check_inputs(xp, images, ids[:, 0], values[:, 0])
@@ -194,15 +199,17 @@ def apply_chains_xp(images, ids: np.ndarray, values: np.ndarray, backend: str, n
     steps = np.flatnonzero(has_op.any(axis=0))
     _, h, w, _ = images.shape
     copy_opless = np.ones(m, bool) if needed is None else np.asarray(needed, bool).reshape(m)
-    if defer_lut:
-        copy_opless = np.zeros(m, bool)
+    deferrable = np.zeros(m, bool)
+    if reader:
+        deferrable = np.broadcast_to(np.asarray(defer_lut, bool), (m,))
+        copy_opless = copy_opless & ~deferrable
     started = np.zeros(m, bool)
     prev = None
     for s in steps.tolist():
         last = s == steps[-1]
         process = has_op[:, s] | (last & ~started & copy_opless)  # the last step copies op-less rows
         step_ids = np.ascontiguousarray(ids[:, s])
-        defer = (process & _IS_LUT[step_ids]) if (defer_lut and last) else None
+        defer = (process & _IS_LUT[step_ids] & deferrable) if (reader and last) else None
         out = xp.empty((m, h, w, 3), dtype=np.uint8)
         src, luts = _step(xp, backend, images, prev, started, step_ids,
                           np.ascontiguousarray(values[:, s]), out, process, defer)
@@ -214,10 +221,17 @@ def apply_chains_xp(images, ids: np.ndarray, values: np.ndarray, backend: str, n
             lut_rows = np.zeros(m, np.uint64)
             if defer.any():
                 lut_rows[defer] = np.uint64(staging.address(luts)) + np.flatnonzero(defer).astype(np.uint64) * 768
-            return ChainRows(rows, lut_rows, (images, prev, out, luts))
+            return ChainRows(rows, lut_rows, (images, prev, out, luts), out)
         started |= has_op[:, s]
         prev = out
     return prev
+
+
+def _input_rows(images, m: int) -> ChainRows:
+    n_src, h, w, _ = images.shape
+    v = np.arange(m, dtype=np.uint64) % np.uint64(max(n_src, 1))
+    rows = np.uint64(staging.address(images)) + v * np.uint64(h * w * 3)
+    return ChainRows(rows, np.zeros(m, np.uint64), (images,))
 
 
 def _identity_first(ids, values, has_op):
@@ -237,13 +251,6 @@ def _identity_first(ids, values, has_op):
         b.reshape(-1)[flat] = a.reshape(-1)
         out.append(b)
     return out
-
-
-def _input_rows(images, m: int) -> ChainRows:
-    n_src, h, w, _ = images.shape
-    v = np.arange(m, dtype=np.uint64) % np.uint64(max(n_src, 1))
-    rows = np.uint64(staging.address(images)) + v * np.uint64(h * w * 3)
-    return ChainRows(rows, np.zeros(m, np.uint64), (images,))
 
 
 def _step(xp, backend, images, prev, started, ids, values, out, process, defer=None):
