@@ -294,7 +294,9 @@ class MixingSet:
             import cupy
 
             with cupy.cuda.Device(self.device_index):
-                self._cupy_view = cupy.ascontiguousarray(cupy.from_dlpack(self.images))
+                view = cupy.from_dlpack(self.images)
+                # the crop kernel reads a dense set: one copy, once, for a strided tensor
+                self._cupy_view = view if view.flags.c_contiguous else cupy.ascontiguousarray(view)
         return self._cupy_view
 
     def __repr__(self) -> str:
