@@ -274,7 +274,9 @@ def _step(xp, backend, images, prev, started, ids, values, out, process, defer=N
     applied = process & ~down if defer is None else process & ~down & ~defer
     apply_samples = np.flatnonzero(applied).astype(np.int32)
     down_samples = np.flatnonzero(down).astype(np.int32)
-    parts = {"ids": ids, "hist": hist_samples, "lut": lut_samples, "apply": apply_samples,
+    hist_slot = np.full(n, -1, dtype=np.int32)  # row -> its compact histogram slot
+    hist_slot[hist_samples] = np.arange(hist_samples.size, dtype=np.int32)
+    parts = {"ids": ids, "hist": hist_samples, "hist_slot": hist_slot, "lut": lut_samples, "apply": apply_samples,
              "values": values, "src": src,
              # per listed apply sample (row j: apply_samples[j]), not per row
              "coeffs": affine_coefficients(ids[apply_samples], values[apply_samples], h, w)}
@@ -285,10 +287,11 @@ def _step(xp, backend, images, prev, started, ids, values, out, process, defer=N
 
     hist = lum_sum = luts = placeholder = None
     if hist_samples.size:
-        # one memset: lum_sum (n uint64) then the histograms (n x 3 x 256 uint32)
-        counts = xp.zeros(n + n * 3 * 128, dtype=np.uint64)
-        lum_sum = counts[:n]
-        hist = counts[n:].view(np.uint32)
+        # one memset: lum_sum then the histograms (3 x 256 uint32) of the listed samples only
+        nh = hist_samples.size
+        counts = xp.zeros(nh + nh * 3 * 128, dtype=np.uint64)
+        lum_sum = counts[:nh]
+        hist = counts[nh:].view(np.uint32)
         get_kernel("histogram", "gpuaug_histograms", backend)(
             (_blocks(n_pixels, 16), hist_samples.size), BLOCK,
             (dev["src"], dev["ids"], dev["hist"], n_pixels, hist, lum_sum))
@@ -301,7 +304,8 @@ def _step(xp, backend, images, prev, started, ids, values, out, process, defer=N
     if lut_samples.size:
         luts = xp.empty((n, 3, 256), dtype=np.uint8)
         get_kernel("lut", "gpuaug_build_luts", backend)(
-            (3, lut_samples.size), BLOCK, (dev["ids"], dev["values"], dev["lut"], hist, n_pixels, luts))
+            (3, lut_samples.size), BLOCK,
+            (dev["ids"], dev["values"], dev["lut"], hist, dev["hist_slot"], n_pixels, luts))
     else:
         luts = placeholder.view(np.uint8)
     built_luts = luts if lut_samples.size else None
@@ -309,7 +313,8 @@ def _step(xp, backend, images, prev, started, ids, values, out, process, defer=N
     if apply_samples.size:
         get_kernel("apply", "gpuaug_apply", backend)(
             (_blocks(n_pixels, 4), apply_samples.size), BLOCK,
-            (dev["src"], out, dev["apply"], dev["ids"], dev["values"], dev["coeffs"], luts, lum_sum, h, w))
+            (dev["src"], out, dev["apply"], dev["ids"], dev["values"], dev["coeffs"], luts, lum_sum,
+             dev["hist_slot"], h, w))
 
     if down_samples.size:
         # source -> a -> b (small) -> a -> out; every intermediate fits in h x w.
