@@ -288,6 +288,7 @@ def trace(method, n: int, height: int, width: int, seed: int, views: bool = Fals
 # ---------------------------------------------------------------- recorded (the executor itself)
 
 _OP_KERNELS = ("gpuaug_histograms", "gpuaug_build_luts", "gpuaug_apply", "gpuaug_resample_pass")
+_GATHER_KERNEL = "gpuaug_gather_crops"  # the mixing crops (MixingSet.gather on the device)
 
 
 def record(method, n: int, height: int, width: int, seed: int, views: bool = False, mixing_set=None) -> dict:
@@ -315,8 +316,9 @@ def record(method, n: int, height: int, width: int, seed: int, views: bool = Fal
             to_float(backend, images)
     kernels = rec.traffic()
     op = sum(r + w for name, _, r, w in kernels if name in _OP_KERNELS) + float(sum(rec.memsets))
-    fused = sum(r + w for name, _, r, w in kernels if name not in _OP_KERNELS)
-    gather = sum(r + w for what, r, w in rec.copies if what == "gather")
+    fused = sum(r + w for name, _, r, w in kernels if name not in _OP_KERNELS + (_GATHER_KERNEL,))
+    gather = (sum(r + w for what, r, w in rec.copies if what == "gather")
+              + sum(r + w for name, _, r, w in kernels if name == _GATHER_KERNEL))
     copies = sum(r + w for what, r, w in rec.copies if what == "copy")
     elementwise = sum(r + w for what, r, w in rec.copies if what not in ("gather", "copy"))
     image_bytes = 3.0 * n * height * width

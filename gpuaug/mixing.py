@@ -294,7 +294,9 @@ class MixingSet:
             import cupy
 
             with cupy.cuda.Device(self.device_index):
-                self._cupy_view = cupy.from_dlpack(self.images)
+                view = cupy.from_dlpack(self.images)
+                # the crop kernel reads a dense set: one copy, once, for a strided tensor
+                self._cupy_view = view if view.flags.c_contiguous else cupy.ascontiguousarray(view)
         return self._cupy_view
 
     def __repr__(self) -> str:
@@ -348,8 +350,9 @@ class MixingSet:
         if n and (index.min() < 0 or index.max() >= len(self) or top.min() < 0
                   or left.min() < 0 or top.max() + h > span or left.max() + w > span):
             raise ValueError(f"plan out of range for {len(self)} pictures of side {self.side}")
-        idx, outside = _crop_index(index, top, left, h, w, pad, plan.get("flip"), self.side)
         on_cuda = not isinstance(self.images, np.ndarray) and self.images.is_cuda
+        if backend is None or not on_cuda:
+            idx, outside = _crop_index(index, top, left, h, w, pad, plan.get("flip"), self.side)
         if backend is None:
             if isinstance(self.images, np.ndarray):
                 return _blank(self.images[idx], outside)
@@ -366,10 +369,11 @@ class MixingSet:
             self.check_device()
             import cupy
 
+            from .executors.crops import gather_crops
+
             images = self._device_images()
             with cupy.cuda.Device(images.device.id):
-                out = images[tuple(cupy.asarray(a) for a in idx)]
-                return _blank(out, None if outside is None else cupy.asarray(outside))
+                return gather_crops("cuda", images, index, top, left, plan.get("flip"), h, w, pad)
         host = self.images if isinstance(self.images, np.ndarray) else self.images.numpy()
         out = _blank(host[idx], outside)
         if backend == "cuda":

@@ -28,6 +28,7 @@ downscale       factor r in [1, 64]      1 + l*3/10 (ours: Pillow's BILINEAR res
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -166,25 +167,41 @@ def values_at_levels(ids, level, sign, height: int, width: int,
     ids = np.asarray(ids, dtype=np.int32)
     level = np.broadcast_to(np.asarray(level, dtype=np.float64), ids.shape)
     sign = np.broadcast_to(np.asarray(sign, dtype=np.float64), ids.shape)
-    v = np.zeros(ids.shape, dtype=np.float64)
+    maxval, is_int, signed, offset, mult = _level_tables(height, width, autocontrast_cutoff)
+    scaled = level * maxval[ids] / 10  # multiply first, as the papers' code does
+    scaled = np.where(is_int[ids], np.trunc(scaled), scaled)
+    return np.where(signed[ids], sign * scaled, offset[ids] + mult[ids] * scaled)
 
-    def put(name, values):
-        m = ids == OP_IDS[name]
-        v[m] = values[m]
+
+@functools.lru_cache(maxsize=64)
+def _level_tables(height: int, width: int, autocontrast_cutoff: str) -> tuple:
+    """Per op id: (maxval, int param?, signed?, offset, multiplier) of the level map
+    value = sign * p (signed) or offset + multiplier * p, with p = [trunc](level maxval / 10);
+    ops without a parameter map to 0."""
+    n = len(_SPECS)
+    maxval, is_int = np.zeros(n), np.zeros(n, bool)
+    signed, offset, mult = np.zeros(n, bool), np.zeros(n), np.zeros(n)
+
+    def put(name, m, integer=False, sgn=False, off=0.0, mul=1.0):
+        i = OP_IDS[name]
+        maxval[i], is_int[i], signed[i], offset[i], mult[i] = m, integer, sgn, off, mul
 
     if autocontrast_cutoff == "ipmix":
-        put("autocontrast", 10 - _float_param(level, 10))
-    put("posterize", 4 - _int_param(level, 4))
-    put("solarize", 256 - _int_param(level, 256))
-    put("rotate", sign * _int_param(level, 30))
-    put("shear_x", sign * _float_param(level, 0.3))
-    put("shear_y", sign * _float_param(level, 0.3))
-    put("translate_x", sign * _int_param(level, width / 3))
-    put("translate_y", sign * _int_param(level, height / 3))
+        put("autocontrast", 10, off=10.0, mul=-1.0)
+    put("posterize", 4, integer=True, off=4.0, mul=-1.0)
+    put("solarize", 256, integer=True, off=256.0, mul=-1.0)
+    put("rotate", 30, integer=True, sgn=True)
+    put("shear_x", 0.3, sgn=True)
+    put("shear_y", 0.3, sgn=True)
+    put("translate_x", width / 3, integer=True, sgn=True)
+    put("translate_y", height / 3, integer=True, sgn=True)
     for name in ("color", "contrast", "brightness", "sharpness"):
-        put(name, _float_param(level, 1.8) + 0.1)
-    put("downscale", 1 + _float_param(level, 3))
-    return v
+        put(name, 1.8, off=0.1)
+    put("downscale", 3, off=1.0)
+    tables = (maxval, is_int, signed, offset, mult)
+    for a in tables:
+        a.flags.writeable = False
+    return tables
 
 
 def check_values(ids: np.ndarray, values: np.ndarray) -> None:

@@ -12,8 +12,9 @@
 //                                                          brightness, sharpness)
 //   affine     bilinear sampling with float64 a0..a5      (rotate, shear, translate)
 //   mirror / flip
-// Images are dense NHWC uint8 of height x width; coeffs is (N, 6) float64, luts is
-// (N, 3, 256) uint8, lum_sum is (N,) uint64 (contrast only).
+// Images are dense NHWC uint8 of height x width; coeffs is (n_listed, 6) float64 (row j:
+// listed sample j), luts is (N, 3, 256) uint8, lum_sum is (n_hist,) uint64, sample s's at
+// hist_slot[s] (contrast only).
 
 #define OP_ROTATE 5
 #define OP_SHEAR_X 6
@@ -133,7 +134,7 @@ extern "C" __global__ void gpuaug_apply(
     const int* __restrict__ samples, const int* __restrict__ ids,
     const double* __restrict__ values, const double* __restrict__ coeffs,
     const unsigned char* __restrict__ luts, const unsigned long long* __restrict__ lum_sum,
-    int height, int width)
+    const int* __restrict__ hist_slot, int height, int width)
 {
     const int s = samples[blockIdx.y];
     const int op = ids[s];
@@ -141,12 +142,12 @@ extern "C" __global__ void gpuaug_apply(
     const unsigned char* img = (const unsigned char*)src_ptrs[s];
     unsigned char* out = dst + (long long)s * n_pixels * 3;
     const unsigned char* lut = luts + (long long)s * 768;
-    const double* a = coeffs + (long long)s * 6;
+    const double* a = coeffs + (long long)blockIdx.y * 6;
     const float f = (float)values[s];
     const int row = 3 * width;
     int mean = 0;
     if (op == OP_CONTRAST) {  // int(mean(L) + 0.5) = (2 sum + N) // (2 N)
-        mean = (int)((2ull * lum_sum[s] + (unsigned long long)n_pixels) / (2ull * (unsigned long long)n_pixels));
+        mean = (int)((2ull * lum_sum[hist_slot[s]] + (unsigned long long)n_pixels) / (2ull * (unsigned long long)n_pixels));
     }
 
     const long long stride = (long long)gridDim.x * blockDim.x;

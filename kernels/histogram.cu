@@ -5,7 +5,8 @@
 // mean).  Grid (blocks_per_sample, n_samples), any block size; bins are privatised in
 // shared memory and merged into global memory once per block.
 // Images are dense NHWC uint8, n_pixels = H * W per sample; sample s reads the image at
-// src_ptrs[s].
+// src_ptrs[s]. Results are compact: listed sample j (blockIdx.y) writes hist[j] (3 x 256)
+// and lum_sum[j].
 
 #define OP_CONTRAST 11
 
@@ -40,9 +41,9 @@ extern "C" __global__ void gpuaug_histograms(
     __syncthreads();
 
     if (want_lum) {
-        if (threadIdx.x == 0 && block_sum != 0ull) atomicAdd(&lum_sum[s], block_sum);
+        if (threadIdx.x == 0 && block_sum != 0ull) atomicAdd(&lum_sum[blockIdx.y], block_sum);
     } else {
-        unsigned int* out = hist + (long long)s * 768;
+        unsigned int* out = hist + (long long)blockIdx.y * 768;
         for (int i = threadIdx.x; i < 768; i += blockDim.x) {
             if (bins[i] != 0u) atomicAdd(&out[i], bins[i]);
         }

@@ -3,8 +3,8 @@
 // gpuaug_build_luts: one block per (channel, listed sample): grid (3, n_samples), block
 // 256 threads (any size works).  Thread 0 reduces the channel histogram to the few
 // numbers autocontrast / equalize need; then every thread fills LUT entries.
-// luts is (N, 3, 256) uint8; hist is (N, 3, 256) uint32 (only read for
-// autocontrast and equalize samples).
+// luts is (N, 3, 256) uint8; hist is (n_hist, 3, 256) uint32, sample s's at slot
+// hist_slot[s] (only read for autocontrast and equalize samples).
 
 #define OP_IDENTITY 0
 #define OP_AUTOCONTRAST 1
@@ -16,7 +16,7 @@
 extern "C" __global__ void gpuaug_build_luts(
     const int* __restrict__ ids, const double* __restrict__ values,
     const int* __restrict__ samples, const unsigned int* __restrict__ hist,
-    int n_pixels, unsigned char* __restrict__ luts)
+    const int* __restrict__ hist_slot, int n_pixels, unsigned char* __restrict__ luts)
 {
     __shared__ long long before[256];  // equalize: sum of h[j] for j < i
     __shared__ int identity;           // 1 when the histogram op degenerates to identity
@@ -27,7 +27,8 @@ extern "C" __global__ void gpuaug_build_luts(
     const int s = samples[blockIdx.y];
     const int op = ids[s];
     const double value = values[s];
-    const unsigned int* h = hist + ((long long)s * 3 + c) * 256;
+    const int slot = hist_slot[s] > 0 ? hist_slot[s] : 0;  // -1: no histogram (never read)
+    const unsigned int* h = hist + ((long long)slot * 3 + c) * 256;
 
     if (threadIdx.x == 0 && op == OP_AUTOCONTRAST) {
         // cut = floor(N * cutoff / 100) in float64; drop `cut` samples from each end.

@@ -92,61 +92,79 @@ static __device__ __forceinline__ bool aligned(const void* p, unsigned long long
     return ((unsigned long long)p & (bytes - 1)) == 0;
 }
 
-static __device__ __forceinline__ float weighted_elem(
-    const unsigned char* images, const unsigned long long* chains, int k, const float* w,
-    float m, float one_m, long long i)
+// Chain j's byte at element e of sample s: rows[s k + j] + e, read through the (3, 256)
+// LUT at luts[s k + j] when that is non-zero (the chain's last step, a LUT op, fused).
+static __device__ __forceinline__ unsigned char chain_byte(
+    const unsigned long long* rows, const unsigned long long* luts, long long sk, long long e)
 {
-    float mix = 0.0f;
-    for (int j = 0; j < k; ++j) {
-        const unsigned char* c = (const unsigned char*)chains[j];
-        mix = __fadd_rn(mix, __fmul_rn(w[j], unit(c[i])));
-    }
-    return __fadd_rn(__fmul_rn(one_m, unit(images[i])), __fmul_rn(m, mix));
+    const unsigned char v = ((const unsigned char*)rows[sk])[e];
+    const unsigned char* lut = (const unsigned char*)luts[sk];
+    return lut ? lut[(int)(e % 3) * 256 + v] : v;
 }
 
-// chains: k pointers to (N, H, W, 3) uint8 batches; weights (N, k); skip (N,).
+// chain_byte for the 4 elements from e (the row's address aligned to 4 bytes).
+static __device__ __forceinline__ u8x4 chain_load4(
+    const unsigned long long* rows, const unsigned long long* luts, long long sk, long long e)
+{
+    u8x4 c = load4((const unsigned char*)rows[sk] + e);
+    const unsigned char* lut = (const unsigned char*)luts[sk];
+    if (lut) {
+        const int ch = (int)(e % 3);
+        for (int l = 0; l < 4; ++l) c.v[l] = lut[((ch + l) % 3) * 256 + c.v[l]];
+    }
+    return c;
+}
+
+// rows, luts: N x k addresses (row s k + j: chain j of sample s, see chain_byte);
+// weights (N, k); skip (N,).
 extern "C" __global__ void gpuaug_weighted_mix(
-    const unsigned char* __restrict__ images, const unsigned long long* __restrict__ chains, int k,
+    const unsigned char* __restrict__ images, const unsigned long long* __restrict__ rows,
+    const unsigned long long* __restrict__ luts, int k,
     const float* __restrict__ weights, const float* __restrict__ skip, long long n_elems,
     float* __restrict__ out)
 {
     const int s = blockIdx.y;
     const long long base = (long long)s * n_elems;
-    const float* w = weights + (long long)s * k;
+    const long long sk = (long long)s * k;
+    const float* w = weights + sk;
     const float m = skip[s];
     const float one_m = __fsub_rn(1.0f, m);
     const long long stride = (long long)gridDim.x * blockDim.x;
     const long long t0 = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     bool vec = n_elems % 4 == 0 && aligned(images, 4) && aligned(out, 16);
-    for (int j = 0; j < k; ++j) vec = vec && aligned((const void*)chains[j], 4);
+    for (int j = 0; j < k; ++j) vec = vec && aligned((const void*)rows[sk + j], 4);
     const long long n_vec = vec ? n_elems / 4 : 0;
     for (long long q = t0; q < n_vec; q += stride) {
-        const long long i = base + 4 * q;
-        const u8x4 x = load4(images + i);
+        const long long e = 4 * q;
+        const u8x4 x = load4(images + base + e);
         float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         for (int j = 0; j < k; ++j) {
-            const u8x4 c = load4((const unsigned char*)chains[j] + i);
+            const u8x4 c = chain_load4(rows, luts, sk + j, e);
             for (int l = 0; l < 4; ++l) acc[l] = __fadd_rn(acc[l], __fmul_rn(w[j], unit(c.v[l])));
         }
         f32x4 o;
         for (int l = 0; l < 4; ++l) o.v[l] = __fadd_rn(__fmul_rn(one_m, unit(x.v[l])), __fmul_rn(m, acc[l]));
-        store4(out + i, o);
+        store4(out + base + e, o);
     }
     for (long long e = 4 * n_vec + t0; e < n_elems; e += stride) {
-        out[base + e] = weighted_elem(images, chains, k, w, m, one_m, base + e);
+        float mix = 0.0f;
+        for (int j = 0; j < k; ++j) mix = __fadd_rn(mix, __fmul_rn(w[j], unit(chain_byte(rows, luts, sk + j, e))));
+        out[base + e] = __fadd_rn(__fmul_rn(one_m, unit(images[base + e])), __fmul_rn(m, mix));
     }
 }
 
-// augmented: k pointers (round j's augment(x)); flags (N, k): bit 0 partner is augment(x)
-// (else the picture), bit 1 multiplicative (else additive); a, b (N, k); rounds (N,).
+// rows, luts: N x (k + 1) addresses (see chain_byte): slot 0 the start image, slot j + 1
+// round j's augment(x); flags (N, k): bit 0 partner is augment(x) (else the picture),
+// bit 1 multiplicative (else additive); a, b (N, k); rounds (N,).
 extern "C" __global__ void gpuaug_pixmix_rounds(
-    const unsigned char* __restrict__ start, const unsigned char* __restrict__ picture,
-    const unsigned long long* __restrict__ augmented, const int* __restrict__ rounds,
+    const unsigned long long* __restrict__ rows, const unsigned long long* __restrict__ luts,
+    const unsigned char* __restrict__ picture, const int* __restrict__ rounds,
     const int* __restrict__ flags, const float* __restrict__ a, const float* __restrict__ b,
     int k, long long n_elems, float* __restrict__ out)
 {
     const int s = blockIdx.y;
     const long long base = (long long)s * n_elems;
+    const long long sk = (long long)s * (k + 1);
     const int r = rounds[s];
     const int* f = flags + (long long)s * k;
     const float* sa = a + (long long)s * k;
@@ -155,19 +173,20 @@ extern "C" __global__ void gpuaug_pixmix_rounds(
     for (int j = 0; j < r; ++j) uses_picture = uses_picture || !(f[j] & 1);
     const long long stride = (long long)gridDim.x * blockDim.x;
     const long long t0 = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    bool vec = n_elems % 4 == 0 && aligned(start, 4) && aligned(out, 16) && (!uses_picture || aligned(picture, 4));
-    for (int j = 0; j < r; ++j) vec = vec && (!(f[j] & 1) || aligned((const void*)augmented[j], 4));
+    bool vec = n_elems % 4 == 0 && aligned((const void*)rows[sk], 4) && aligned(out, 16)
+               && (!uses_picture || aligned(picture, 4));
+    for (int j = 0; j < r; ++j) vec = vec && (!(f[j] & 1) || aligned((const void*)rows[sk + 1 + j], 4));
     const long long n_vec = vec ? n_elems / 4 : 0;
     for (long long q = t0; q < n_vec; q += stride) {
-        const long long i = base + 4 * q;
-        const u8x4 x = load4(start + i);
+        const long long e = 4 * q;
+        const u8x4 x = chain_load4(rows, luts, sk, e);
         u8x4 pic4 = {{0, 0, 0, 0}};
-        if (uses_picture) pic4 = load4(picture + i);
+        if (uses_picture) pic4 = load4(picture + base + e);
         float mixed[4];
         for (int l = 0; l < 4; ++l) mixed[l] = unit(x.v[l]);
         for (int j = 0; j < r; ++j) {
             const bool is_aug = f[j] & 1;
-            const u8x4 a4 = is_aug ? load4((const unsigned char*)augmented[j] + i) : pic4;
+            const u8x4 a4 = is_aug ? chain_load4(rows, luts, sk + 1 + j, e) : pic4;
             for (int l = 0; l < 4; ++l) {
                 const float v = (is_aug || uses_picture) ? unit(a4.v[l]) : 0.0f;
                 const float res = (f[j] & 2) ? mix_mul(mixed[l], v, sa[j], sb[j]) : mix_add(mixed[l], v, sa[j], sb[j]);
@@ -176,13 +195,13 @@ extern "C" __global__ void gpuaug_pixmix_rounds(
         }
         f32x4 o;
         for (int l = 0; l < 4; ++l) o.v[l] = mixed[l];
-        store4(out + i, o);
+        store4(out + base + e, o);
     }
     for (long long e = 4 * n_vec + t0; e < n_elems; e += stride) {
-        float mixed = unit(start[base + e]);
+        float mixed = unit(chain_byte(rows, luts, sk, e));
         const float pic = uses_picture ? unit(picture[base + e]) : 0.0f;
         for (int j = 0; j < r; ++j) {
-            const float v = (f[j] & 1) ? unit(((const unsigned char*)augmented[j])[base + e]) : pic;
+            const float v = (f[j] & 1) ? unit(chain_byte(rows, luts, sk + 1 + j, e)) : pic;
             const float res = (f[j] & 2) ? mix_mul(mixed, v, sa[j], sb[j]) : mix_add(mixed, v, sa[j], sb[j]);
             mixed = clip01(res);
         }
@@ -233,28 +252,32 @@ static __device__ __forceinline__ float dynamic_elem(float u, float v, float a, 
     return clip01(__fadd_rn(__fadd_rn(__fmul_rn(a, u), __fmul_rn(b, v)), __fmul_rn(ab, __fsub_rn(u, v))));
 }
 
-// m1 (N,): out = clip(m1 x1 + m2 x2 + m1 m2 (x1 - x2)), m2 = 1 - m1.
+// rows, luts: N x 2 addresses of x1 and x2 per sample (see chain_byte); m1, m2 (N,):
+// out = clip(m1 x1 + m2 x2 + m1 m2 (x1 - x2)).
 extern "C" __global__ void gpuaug_dynamic_mix(
-    const unsigned char* __restrict__ x1, const unsigned char* __restrict__ x2,
+    const unsigned long long* __restrict__ rows, const unsigned long long* __restrict__ luts,
     const float* __restrict__ m1, const float* __restrict__ m2, long long n_elems, float* __restrict__ out)
 {
     const int s = blockIdx.y;
     const long long base = (long long)s * n_elems;
+    const long long sk = 2LL * s;
     const float a = m1[s];
     const float b = m2[s];
     const float ab = __fmul_rn(a, b);
     const long long stride = (long long)gridDim.x * blockDim.x;
     const long long t0 = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    const bool vec = n_elems % 4 == 0 && aligned(x1, 4) && aligned(x2, 4) && aligned(out, 16);
+    const bool vec = n_elems % 4 == 0 && aligned((const void*)rows[sk], 4) && aligned((const void*)rows[sk + 1], 4)
+                     && aligned(out, 16);
     const long long n_vec = vec ? n_elems / 4 : 0;
     for (long long q = t0; q < n_vec; q += stride) {
-        const long long i = base + 4 * q;
-        const u8x4 p = load4(x1 + i), r = load4(x2 + i);
+        const long long e = 4 * q;
+        const u8x4 p = chain_load4(rows, luts, sk, e), r = chain_load4(rows, luts, sk + 1, e);
         f32x4 o;
         for (int l = 0; l < 4; ++l) o.v[l] = dynamic_elem(unit(p.v[l]), unit(r.v[l]), a, b, ab);
-        store4(out + i, o);
+        store4(out + base + e, o);
     }
     for (long long e = 4 * n_vec + t0; e < n_elems; e += stride) {
-        out[base + e] = dynamic_elem(unit(x1[base + e]), unit(x2[base + e]), a, b, ab);
+        out[base + e] = dynamic_elem(unit(chain_byte(rows, luts, sk, e)), unit(chain_byte(rows, luts, sk + 1, e)),
+                                     a, b, ab);
     }
 }

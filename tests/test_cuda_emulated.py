@@ -81,21 +81,32 @@ def _stack_images(h, w, n):
     return np.ascontiguousarray(np.stack([pool[i % len(pool)] for i in range(n)]))
 
 
-def test_downscale_plan_tables():
-    small = np.array([[3, 4], [3, 4], [1, 1], [10, 2]], dtype=np.int32)
-    passes, tables = cuda.downscale_plan(small, 10, 8)
-    assert passes.shape == (4, 4, 6) and passes.dtype == np.int32 and tables.dtype == np.int32
-    assert (passes[:, 0] == passes[:, 1]).all()
-    for k in range(4):
-        for j in range(4):
-            in_h, in_w, axis, out_len, off, kmax = passes[k, j].tolist()
-            xmin, xsize, kk = params.pil_bilinear_coefficients(in_w if axis == 0 else in_h, out_len)
-            assert kmax == kk.shape[1]
-            assert (tables[off:off + out_len] == xmin).all()
-            assert (tables[off + out_len:off + 2 * out_len] == xsize).all()
-            assert (tables[off + 2 * out_len:off + 2 * out_len + kk.size] == kk.ravel()).all()
+def test_downscale_plan_passes():
+    small = np.array([[3, 4], [3, 4], [1, 1], [10, 2], [2, 8]], dtype=np.int32)
+    passes = cuda.downscale_plan(small, 10, 8)
+    assert passes.shape == (4, 5, 4) and passes.dtype == np.int32
+    for j, (sh, sw) in enumerate(small.tolist()):
+        want = []
+        for in_h, in_w, out_h, out_w in ((10, 8, sh, sw), (sh, sw, 10, 8)):
+            if params.pil_vertical_first(in_h, in_w, out_h, out_w):
+                want += [(in_h, in_w, 1, out_h), (out_h, in_w, 0, out_w)]
+            else:
+                want += [(in_h, in_w, 0, out_w), (in_h, out_w, 1, out_h)]
+        assert [tuple(p) for p in passes[:, j].tolist()] == want
     # 10x8 -> 10x2: the height keeps its size, the vertical pass is the identity
-    assert passes[1, 3].tolist()[:4] == [10, 2, 1, 10]
+    assert passes[1, 3].tolist() == [10, 2, 1, 10]
+
+
+def test_kernel_taps_equal_pillow_coefficients_at_every_scale():
+    # resize.cu computes params.pil_bilinear_coefficients' taps itself: downscale by
+    # factors up to 64 (the op's range) on odd sizes equals the cpu executor
+    rng = np.random.default_rng(12)
+    for h, w in ((1, 1), (2, 5), (17, 23), (64, 40), (130, 9)):
+        factors = np.array([1.0, 1.01, 1.37, 2.0, 2.5, 3.99, 7.3, 17.0, 64.0])
+        images = rng.integers(0, 256, (len(factors), h, w, 3), dtype=np.uint8)
+        ids = np.full(len(factors), ops.OP_IDS["downscale"], np.int32)
+        got = cuda.apply_ops_xp(images, ids, factors, "emulated")
+        assert np.array_equal(got, cpu.apply_ops(images, ids, factors)), (h, w)
 
 
 def test_downscale_sizes_match_params():
@@ -129,15 +140,15 @@ def test_apply_ops_xp_rejects_bad_inputs():
 
 def _resize_args(n=1):
     src = np.zeros((n, 2, 2, 3), np.uint8)
-    passes, tables = cuda.downscale_plan(np.ones((n, 2), np.int32), 2, 2)
+    passes = cuda.downscale_plan(np.ones((n, 2), np.int32), 2, 2)
     return [src, np.zeros_like(src), np.arange(n, dtype=np.int32), np.ascontiguousarray(passes[0]).ravel(),
-            tables, 12, 1, 1]
+            12, 1, 1, np.zeros(n, np.uint64)]
 
 
 def test_kernel_call_checks_arguments():
     k = launch.get_kernel("resize", "gpuaug_resample_pass", "emulated")
-    assert [p.name for p in k.params] == ["src", "dst", "samples", "passes", "tables", "sample_stride",
-                                          "src_by_sample", "dst_by_sample"]
+    assert [p.name for p in k.params] == ["src", "dst", "samples", "passes", "sample_stride",
+                                          "src_by_sample", "dst_by_sample", "src_ptrs"]
     args = _resize_args()
     k((1, 1), 32, args)
     with pytest.raises(TypeError, match="takes 8 arguments"):
@@ -145,10 +156,10 @@ def test_kernel_call_checks_arguments():
     bad = list(args); bad[2] = bad[2].astype(np.int64)
     with pytest.raises(TypeError, match="needs dtype int32"):
         k(1, 32, bad)
-    bad = list(args); bad[5] = 1.5
+    bad = list(args); bad[4] = 1.5
     with pytest.raises(TypeError, match="must be an integer"):
         k(1, 32, bad)
-    bad = list(args); bad[5] = 2**70
+    bad = list(args); bad[4] = 2**70
     with pytest.raises(ValueError, match="out of range"):
         k(1, 32, bad)
     bad = list(args); bad[1] = np.zeros((1, 2, 4, 3), np.uint8)[:, :, ::2]

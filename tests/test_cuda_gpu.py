@@ -112,25 +112,26 @@ def test_second_device():
 def test_cuda_kernel_argument_checks():
     k = launch.get_kernel("resize", "gpuaug_resample_pass", "cuda")
     src = cupy.zeros((1, 2, 2, 3), cupy.uint8)
-    table = cupy.zeros(6, cupy.int32)
+    table = cupy.zeros(4, cupy.int32)
     with pytest.raises(TypeError, match="cupy.ndarray"):
-        k(1, 32, (np.zeros((1, 2, 2, 3), np.uint8), src, cupy.zeros(1, cupy.int32), table, table, 12, 1, 1))
+        k(1, 32, (np.zeros((1, 2, 2, 3), np.uint8), src, cupy.zeros(1, cupy.int32), table, 12, 1, 1,
+                  cupy.zeros(1, cupy.uint64)))
     with pytest.raises(TypeError, match="needs dtype int32"):
-        k(1, 32, (src, src.copy(), cupy.zeros(1, cupy.int64), table, table, 12, 1, 1))
+        k(1, 32, (src, src.copy(), cupy.zeros(1, cupy.int64), table, 12, 1, 1, cupy.zeros(1, cupy.uint64)))
 
 
 def test_emulated_and_cuda_agree_on_raw_kernel():
     # The launch layer's two backends run the same kernel to the same bytes.
     rng = np.random.default_rng(6)
     images = rng.integers(0, 256, (3, 9, 11, 3), dtype=np.uint8)
-    passes, tables = cuda.downscale_plan(np.array([[4, 5], [9, 3], [2, 11]], np.int32), 9, 11)
+    passes = cuda.downscale_plan(np.array([[4, 5], [9, 3], [2, 11]], np.int32), 9, 11)
     step = np.ascontiguousarray(passes[0]).ravel()  # the first pass of each sample's shrink
     samples = np.arange(3, dtype=np.int32)
     host_out = np.zeros_like(images)
     launch.get_kernel("resize", "gpuaug_resample_pass", "emulated")(
-        (2, 3), 64, (images, host_out, samples, step, tables, 9 * 11 * 3, 1, 1))
+        (2, 3), 64, (images, host_out, samples, step, 9 * 11 * 3, 1, 1, np.zeros(3, np.uint64)))
     dev_out = cupy.zeros(images.shape, cupy.uint8)
     launch.get_kernel("resize", "gpuaug_resample_pass", "cuda")(
         (2, 3), 64, (cupy.asarray(images), dev_out, cupy.asarray(samples), cupy.asarray(step),
-                     cupy.asarray(tables), 9 * 11 * 3, 1, 1))
+                     9 * 11 * 3, 1, 1, cupy.zeros(3, cupy.uint64)))
     assert np.array_equal(cupy.asnumpy(dev_out), host_out)

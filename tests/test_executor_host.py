@@ -216,3 +216,148 @@ def test_views_run_together_and_equal_one_plan_at_a_time():
         m.execute_all(plans, recording.device_images(5, 16, 16), None, get_backend("recording"))
     depth = max(int((p.ops != 0).any(axis=(0, 1)).sum()) for p in plans)
     assert rec.summary()["kernels"]["gpuaug_apply"]["launches"] <= depth
+
+
+def _read_row(address, h, w):
+    import ctypes
+
+    return np.ctypeslib.as_array((ctypes.c_uint8 * (h * w * 3)).from_address(int(address))).reshape(h, w, 3)
+
+
+def test_deferred_last_lut_step_read_through_its_lut_equals_the_chain():
+    # apply_chains_xp(defer_lut=True): a row whose last op is a LUT op is left unwritten;
+    # its step input read through its LUT (as the weighted-mix kernel does) is the chain
+    from gpuaug import ops
+    from gpuaug.executors import cpu, cuda, recording
+    from gpuaug.methods.chains import IDENTITY as I
+
+    rng = np.random.default_rng(9)
+    n, h, w = 3, 9, 7
+    images = rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8)
+    eq, post, sol, rot, auto = (ops.OP_IDS[k] for k in ("equalize", "posterize", "solarize", "rotate", "autocontrast"))
+    ids = np.array([[I, eq], [rot, post], [I, I], [sol, rot], [auto, sol], [I, rot]], dtype=np.int32)
+    values = np.zeros(ids.shape)
+    values[ids == post], values[ids == sol], values[ids == rot] = 3, 128, 10
+    cr = cuda.apply_chains_xp(images, ids, values, "emulated", defer_lut=True)
+    lut_last = np.isin(ids[:, -1], [eq, post, sol, auto])
+    assert np.array_equal(cr.luts != 0, lut_last)
+    for v in range(ids.shape[0]):
+        want = images[v % n][None]
+        for s in range(ids.shape[1]):
+            if ids[v, s] != I:
+                want = cpu.apply_ops(want, ids[v, s:s + 1], values[v, s:s + 1])
+        got = _read_row(cr.rows[v], h, w)
+        if cr.luts[v]:
+            lut = _read_row(cr.luts[v], 1, 256).reshape(3, 256)
+            got = np.stack([lut[c][got[..., c]] for c in range(3)], axis=-1)
+        assert np.array_equal(got, want[0]), v
+    # op-less rows point at their input image: no copy
+    assert cr.rows[2] == images[2].ctypes.data
+    # a batch whose chains all end in LUT ops runs no apply pass: the mix applies them
+    with recording.session() as rec:
+        cuda.apply_chains_xp(recording.device_images(n, h, w), ids[lut_last], values[lut_last], "recording",
+                             defer_lut=True)
+    kernels = rec.summary()["kernels"]
+    assert kernels["gpuaug_apply"]["bytes"] == 2 * 2 * h * w * 3  # only the first steps (rotate, autocontrast)
+
+
+def test_augmix_fuses_the_last_lut_step_into_the_mix_and_equals_cpu():
+    from gpuaug import AugMix, NoisyMix
+    from gpuaug.executors import recording
+    from gpuaug.executors.backend import get_backend
+
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, (5, 12, 10, 3), dtype=np.uint8)
+    for method in (AugMix(op_list=("posterize", "solarize", "equalize", "rotate")), NoisyMix()):
+        plan = method.plan(5, 12, 10, np.random.default_rng(1))
+        got = method.execute(plan, images, None, get_backend("emulated"))
+        want = method.execute(plan, images, None, get_backend("cpu"))
+        assert np.array_equal(_bits(got), _bits(want))
+    method = AugMix(op_list=("posterize", "solarize"), depth=1)  # every chain: one LUT op, fused
+    with recording.session() as rec:
+        method.execute(method.plan(8, 32, 32, np.random.default_rng(2)), recording.device_images(8, 32, 32),
+                       None, get_backend("recording"))
+    assert set(rec.summary()["kernels"]) == {"gpuaug_build_luts", "gpuaug_weighted_mix"}
+
+
+def test_dynamic_mixup_fuses_the_last_lut_step_into_the_mix_and_equals_cpu():
+    from gpuaug import DynamicMixup
+    from gpuaug.executors import recording
+    from gpuaug.executors.backend import get_backend
+
+    rng = np.random.default_rng(6)
+    images = rng.integers(0, 256, (6, 11, 13, 3), dtype=np.uint8)
+    for method in (DynamicMixup(op_list=("posterize", "equalize", "solarize", "rotate")),
+                   DynamicMixup(downscale=True, independent_m2=True)):
+        plan = method.plan(6, 11, 13, np.random.default_rng(3))
+        got = method.execute(plan, images, None, get_backend("emulated"))
+        want = method.execute(plan, images, None, get_backend("cpu"))
+        assert np.array_equal(_bits(got), _bits(want))
+    method = DynamicMixup(op_list=("posterize", "solarize"))
+    plan = method.plan(8, 32, 32, np.random.default_rng(2))
+    plan.ops[:, :, 1] = plan.ops[:, :, 0]  # two-op chains: the second op fused, the first applied
+    with recording.session() as rec:
+        method.execute(plan, recording.device_images(8, 32, 32), None, get_backend("recording"))
+    kernels = rec.summary()["kernels"]
+    assert kernels["gpuaug_apply"]["launches"] == 1 and kernels["gpuaug_build_luts"]["launches"] == 2
+
+
+def test_identity_first_is_a_stable_partition_of_each_row():
+    from gpuaug.executors import cuda
+
+    rng = np.random.default_rng(10)
+    for depth in (1, 2, 3, 5):
+        ids = rng.integers(0, 3, (200, depth)).astype(np.int32)
+        values = rng.uniform(size=ids.shape)
+        has_op = ids != 0
+        order = np.argsort(has_op, axis=1, kind="stable")
+        got = cuda._identity_first(ids, values, has_op)
+        for g, a in zip(got, (ids, values, has_op)):
+            assert np.array_equal(g, np.take_along_axis(a, order, axis=1))
+
+
+def test_pixmix_fuses_its_lut_ops_into_the_rounds_and_equals_cpu():
+    from gpuaug import PixMix
+    from gpuaug.executors import recording
+    from gpuaug.executors.backend import get_backend
+
+    rng = np.random.default_rng(7)
+    images = rng.integers(0, 256, (6, 12, 10, 3), dtype=np.uint8)
+    pictures = rng.integers(0, 256, (6, 12, 10, 3), dtype=np.uint8)
+    for method in (PixMix(op_list=("posterize", "solarize", "equalize", "rotate")), PixMix()):
+        plan = method.plan(6, 12, 10, np.random.default_rng(1))
+        got = method.execute(plan, images, pictures, get_backend("emulated"))
+        want = method.execute(plan, images, pictures, get_backend("cpu"))
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)  # float64 pow: an ulp between libms
+        assert np.mean(_bits(got) == _bits(want)) > 0.99
+    method = PixMix(op_list=("posterize", "solarize"))  # every op a LUT: no apply pass, no copies
+    with recording.session() as rec:
+        method.execute(method.plan(8, 32, 32, np.random.default_rng(2)), recording.device_images(8, 32, 32),
+                       recording.device_images(8, 32, 32), get_backend("recording"))
+    assert set(rec.summary()["kernels"]) == {"gpuaug_build_luts", "gpuaug_pixmix_rounds"}
+
+
+def test_ipmix_unpatched_chains_are_read_in_place_or_through_their_lut():
+    # chains without patch steps: last LUT op fused into the mix, op-less ones not copied;
+    # patched chains stay materialised (the patch rounds write them in place)
+    from gpuaug import IPMix
+    from gpuaug.executors import recording
+    from gpuaug.executors.backend import get_backend
+
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (6, 16, 16, 3), dtype=np.uint8)
+    pictures = rng.integers(0, 256, (6, 16, 16, 3), dtype=np.uint8)
+    method = IPMix(op_list=("posterize", "solarize", "equalize", "rotate"), patch_sizes=(4, 8))
+    for seed in range(3):
+        plan = method.plan(6, 16, 16, np.random.default_rng(seed))
+        got = method.execute(plan, images, pictures, get_backend("emulated"))
+        want = method.execute(plan, images, pictures, get_backend("cpu"))
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)  # float64 pow: an ulp between libms
+    method = IPMix(op_list=("posterize", "solarize"), patch_sizes=(4,))
+    plan = method.plan(16, 16, 16, np.random.default_rng(5))
+    unpatched_lut_last = (~plan.p_level & (plan.count > 0)).sum()
+    with recording.session() as rec:
+        method.execute(plan, recording.device_images(16, 16, 16), recording.device_images(16, 16, 16),
+                       get_backend("recording"))
+    mix = [named for sig, _, named in rec.launches if sig.name == "gpuaug_weighted_mix"][0]
+    assert np.count_nonzero(mix["luts"].host) == unpatched_lut_last > 0

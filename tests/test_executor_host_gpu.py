@@ -69,3 +69,39 @@ def test_methods_on_cuda_equal_the_cpu_executor_with_chains_batched():
     got = m.execute_all(plans, cupy.asarray(images), None, get_backend("cuda"))
     for plan, out in zip(plans, got):
         assert np.array_equal(cupy.asnumpy(out), m.execute(plan, images, None, get_backend("cpu")))
+
+
+@pytest.mark.parametrize("transform", [None, "pad_crop_flip"])
+def test_cuda_mixing_set_crops_equal_the_host_set(transform):
+    # MixingSet.gather on a CUDA set runs kernels/crop.cu
+    torch = pytest.importorskip("torch")
+    from gpuaug.mixing import MixingSet
+
+    rng = np.random.default_rng(3)
+    pictures = rng.integers(0, 256, (5, 14, 14, 3), dtype=np.uint8)
+    host = MixingSet.from_array(pictures, transform=transform)
+    dev = MixingSet.from_array(torch.from_numpy(pictures).cuda(), transform=transform)
+    for _ in range(3):
+        plan = host.sample_plan(9, rng, 10, 10)
+        assert np.array_equal(cupy.asnumpy(dev.gather(plan, "cuda")), host.gather(plan, "emulated"))
+
+
+@pytest.mark.parametrize("name", ["AugMix", "DynamicMixup", "PixMix", "IPMix"])
+def test_last_lut_step_fused_into_the_mix_equals_cpu(name):
+    # kernels/mix.cu gpuaug_weighted_mix / gpuaug_dynamic_mix / gpuaug_pixmix_rounds
+    # reading chains through their last step's LUT
+    import gpuaug
+    from gpuaug.executors.backend import get_backend
+
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, (6, 24, 20, 3), dtype=np.uint8)
+    method = getattr(gpuaug, name)(op_list=("posterize", "solarize", "equalize", "autocontrast", "rotate"))
+    pictures = rng.integers(0, 256, images.shape, dtype=np.uint8) if method.needs_mixing else None
+    plan = method.plan(6, 24, 20, np.random.default_rng(1))
+    got = cupy.asnumpy(method.execute(plan, cupy.asarray(images), None if pictures is None else cupy.asarray(pictures),
+                                      get_backend("cuda")))
+    want = method.execute(plan, images, pictures, get_backend("cpu"))
+    if name in ("PixMix", "IPMix"):  # float64 pow: an ulp between libms (gpuaug.tolerance)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    else:
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32))

@@ -6,7 +6,7 @@ One launch per kernel family and batch, families no sample uses are skipped:
 2. ``lut.cu``        per (sample, channel) LUTs of the point ops
 3. ``apply.cu``      every op but downscale, per pixel, switching on the sample's op id
 4. ``resize.cu``     downscale: Pillow's BILINEAR resize down and back up, one launch per
-                     separable pass (four), with fixed-point taps computed on the host
+                     separable pass (four), the fixed-point taps computed in the kernel
 
 The host only prepares small per-sample parameter arrays (numpy, no per-sample Python:
 Python runs per distinct rotate angle and per distinct downscale size, both cached) and
@@ -20,7 +20,7 @@ without a GPU) or recording stand-ins (backend "recording": host cost only).
 
 from __future__ import annotations
 
-import functools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from .. import _arrays
 from ..ops import OP_FAMILIES, OP_IDS
 from . import staging
 from .launch import get_kernel
-from .params import affine_coefficients, pil_bilinear_coefficients, pil_vertical_first
+from .params import affine_coefficients
 
 BLOCK = 256
 _MAX_BLOCKS_PER_SAMPLE = 64
@@ -74,45 +74,28 @@ def downscale_sizes(values: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.stack([small_h, small_w], axis=1)
 
 
-@functools.lru_cache(maxsize=8192)
-def _size_steps(height: int, width: int, small_h: int, small_w: int) -> tuple:
-    """The four passes (in_h, in_w, axis, out_len, n_in) of downscale through
-    (small_h, small_w): two per Pillow resize, in Pillow's order; an axis that keeps its
-    size gets an identity pass (exact)."""
-    def resize(in_h, in_w, out_h, out_w):
-        if pil_vertical_first(in_h, in_w, out_h, out_w):
-            return ((in_h, in_w, 1, out_h, in_h), (out_h, in_w, 0, out_w, in_w))
-        return ((in_h, in_w, 0, out_w, in_w), (in_h, out_w, 1, out_h, in_h))
-
-    return resize(height, width, small_h, small_w) + resize(small_h, small_w, height, width)
-
-
-def downscale_plan(small: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Launch parameters of downscale for samples with intermediate sizes ``small`` (n, 2).
-
-    Returns ``passes`` int32 (4, n, 6): per pass and sample (in_h, in_w, axis, out_len,
-    table_off, kmax) for ``resize.cu``, and ``tables`` int32: the concatenated
-    (xmin, xsize, kk) tables of ``params.pil_bilinear_coefficients``, one per distinct
-    (in_size, out_size) pair. Python runs once per distinct intermediate size (cached
-    steps and taps, a few dictionary look-ups).
-    """
+def downscale_plan(small: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Launch parameters of downscale for samples with intermediate sizes ``small`` (n, 2):
+    int32 (4, n, 4), per pass and sample (in_h, in_w, axis, out_len) for ``resize.cu``
+    (axis 0 horizontal, 1 vertical): two passes per Pillow resize, down to ``small`` and
+    back, in Pillow's order; an axis that keeps its size gets an identity pass (exact).
+    All vectorised; the kernel computes the filter taps itself."""
     small = np.asarray(small, dtype=np.int64).reshape(-1, 2)
-    codes, inverse = np.unique(small[:, 0] * 65536 + small[:, 1], return_inverse=True)  # sorted as (h, w)
-    parts, offsets, total, rows = [], {}, 0, []
-    for code in codes.tolist():
-        row = []
-        for in_h, in_w, axis, out_len, n_in in _size_steps(height, width, code >> 16, code & 0xFFFF):
-            where = offsets.get((n_in, out_len))
-            if where is None:
-                xmin, xsize, kk = pil_bilinear_coefficients(n_in, out_len)
-                where = offsets[(n_in, out_len)] = (total, kk.shape[1])
-                parts.extend((xmin, xsize, kk.ravel()))
-                total += 2 * out_len + kk.size
-            row.append((in_h, in_w, axis, out_len) + where)
-        rows.append(row)
-    per_size = np.array(rows, dtype=np.int32).reshape(-1, 4, 6).transpose(1, 0, 2)
-    tables = np.concatenate(parts).astype(np.int32) if parts else np.zeros(1, np.int32)
-    return np.ascontiguousarray(per_size[:, inverse.reshape(-1)]), tables
+    sh, sw = small[:, 0], small[:, 1]
+    h, w = np.full_like(sh, height), np.full_like(sw, width)
+    passes = np.empty((4, small.shape[0], 4), dtype=np.int32)
+    for first, (in_h, in_w, out_h, out_w) in ((0, (h, w, sh, sw)), (2, (sh, sw, h, w))):
+        vertical = _vertical_first(in_h, in_w, out_h, out_w)
+        # vertical first: (in_h, in_w) -> (out_h, in_w) -> (out_h, out_w); else via (in_h, out_w)
+        passes[first] = np.stack([in_h, in_w, np.where(vertical, 1, 0), np.where(vertical, out_h, out_w)], axis=1)
+        passes[first + 1] = np.stack([np.where(vertical, out_h, in_h), np.where(vertical, in_w, out_w),
+                                      np.where(vertical, 0, 1), np.where(vertical, out_w, out_h)], axis=1)
+    return passes
+
+
+def _vertical_first(in_h, in_w, out_h, out_w):
+    """params.pil_vertical_first, vectorised."""
+    return (out_h < in_h) & ((in_h - out_h) > 2 * (in_w - out_w))
 
 
 def _xp(backend: str):
@@ -171,7 +154,22 @@ def apply_ops_xp(images, ids: np.ndarray, values: np.ndarray, backend: str):
     return out
 
 
-def apply_chains_xp(images, ids: np.ndarray, values: np.ndarray, backend: str, needed=None):
+@dataclass
+class ChainRows:
+    """Chains left for their reader (``apply_chains_xp(defer_lut=...)``): row v's pixels
+    are at device address ``rows[v]`` (uint64), read through the (3, 256) uint8 LUT at
+    ``luts[v]`` where that is non-zero. ``out``: the (M, H, W, 3) array of the rows that
+    were written (None when no row has an op); ``keep``: the device arrays the addresses
+    point into (hold them until the reading kernel is launched)."""
+
+    rows: np.ndarray
+    luts: np.ndarray
+    keep: tuple
+    out: object = None
+
+
+def apply_chains_xp(images, ids: np.ndarray, values: np.ndarray, backend: str, needed=None,
+                    defer_lut=False):
     """Run M chain tables (``ids``, ``values`` of shape (M, D), row v a chain of
     ``images[v % N]``) and return the (M, H, W, 3) results, or ``images`` itself when no
     row has an op.
@@ -181,35 +179,85 @@ def apply_chains_xp(images, ids: np.ndarray, values: np.ndarray, backend: str, n
     the chain is the same), a row reads the input batch until its first op and its own
     previous result after that, and rows without any op are copied at the last step --
     unless ``needed`` (bool (M,)) says the caller never reads them (left undefined).
+
+    ``defer_lut`` (True, or bool (M,): the rows the caller only reads, through
+    :class:`ChainRows`) returns a :class:`ChainRows` instead: such a row whose last op is
+    a LUT op is not written (its LUT is built; the reader applies it), and such a row
+    without ops points at its input image (no copy). The other rows are written to
+    ``ChainRows.out`` as usual.
     """
     xp = _xp(backend)
     m, depth = ids.shape
     has_op = ids != _ID["identity"]
+    reader = defer_lut is not False and defer_lut is not None
     if m == 0 or not has_op.any():
+        if reader:
+            return _input_rows(images, m)
         return images
     _check_inputs(xp, images, ids[:, 0], values[:, 0])
-    order = np.argsort(has_op, axis=1, kind="stable")  # identity steps first, ops in order
-    ids = np.take_along_axis(ids, order, axis=1)
-    values = np.take_along_axis(values, order, axis=1)
-    has_op = np.take_along_axis(has_op, order, axis=1)
+    ids, values, has_op = _identity_first(ids, values, has_op)
     steps = np.flatnonzero(has_op.any(axis=0))
     _, h, w, _ = images.shape
     copy_opless = np.ones(m, bool) if needed is None else np.asarray(needed, bool).reshape(m)
+    deferrable = np.zeros(m, bool)
+    if reader:
+        deferrable = np.broadcast_to(np.asarray(defer_lut, bool), (m,))
+        copy_opless = copy_opless & ~deferrable
     started = np.zeros(m, bool)
     prev = None
     for s in steps.tolist():
-        process = has_op[:, s] | ((s == steps[-1]) & ~started & copy_opless)  # the last step copies op-less rows
+        last = s == steps[-1]
+        process = has_op[:, s] | (last & ~started & copy_opless)  # the last step copies op-less rows
+        step_ids = np.ascontiguousarray(ids[:, s])
+        defer = (process & _IS_LUT[step_ids] & deferrable) if (reader and last) else None
         out = xp.empty((m, h, w, 3), dtype=np.uint8)
-        _step(xp, backend, images, prev, started, np.ascontiguousarray(ids[:, s]),
-              np.ascontiguousarray(values[:, s]), out, process)
+        src, luts = _step(xp, backend, images, prev, started, step_ids,
+                          np.ascontiguousarray(values[:, s]), out, process, defer)
+        if defer is not None:
+            rows = _input_rows(images, m).rows
+            rows = np.where(started | process, np.uint64(staging.address(out))
+                            + np.arange(m, dtype=np.uint64) * np.uint64(h * w * 3), rows)
+            rows = np.where(defer, src, rows)  # a deferred row: the step's input, through its LUT
+            lut_rows = np.zeros(m, np.uint64)
+            if defer.any():
+                lut_rows[defer] = np.uint64(staging.address(luts)) + np.flatnonzero(defer).astype(np.uint64) * 768
+            return ChainRows(rows, lut_rows, (images, prev, out, luts), out)
         started |= has_op[:, s]
         prev = out
     return prev
 
 
-def _step(xp, backend, images, prev, started, ids, values, out, process):
+def _input_rows(images, m: int) -> ChainRows:
+    n_src, h, w, _ = images.shape
+    v = np.arange(m, dtype=np.uint64) % np.uint64(max(n_src, 1))
+    rows = np.uint64(staging.address(images)) + v * np.uint64(h * w * 3)
+    return ChainRows(rows, np.zeros(m, np.uint64), (images,))
+
+
+def _identity_first(ids, values, has_op):
+    """Each row's identity steps moved to the front, its ops after them in order (a
+    stable partition, by one scatter: cheaper than a row-wise argsort)."""
+    m, depth = ids.shape
+    ops_before = np.empty((m, depth), np.int64)  # column by column: numpy's cumsum along short rows is slow
+    ops_before[:, 0] = 0
+    for c in range(1, depth):
+        np.add(ops_before[:, c - 1], has_op[:, c - 1], out=ops_before[:, c])
+    n_ops = ops_before[:, -1:] + has_op[:, -1:]
+    dest = np.where(has_op, depth - n_ops + ops_before, np.arange(depth) - ops_before)
+    flat = (dest + np.arange(m)[:, None] * depth).ravel()
+    out = []
+    for a in (ids, values, has_op):
+        b = np.empty_like(a)
+        b.reshape(-1)[flat] = a.reshape(-1)
+        out.append(b)
+    return out
+
+
+def _step(xp, backend, images, prev, started, ids, values, out, process, defer=None):
     """Apply op ``ids[v]`` to row v for every v in ``process`` (a mask), reading
-    ``prev[v]`` where ``started[v]`` else ``images[v % N]``, writing ``out[v]``."""
+    ``prev[v]`` where ``started[v]`` else ``images[v % N]``, writing ``out[v]`` -- except
+    rows in ``defer`` (LUT ops): their LUT is built but not applied. Returns the host
+    source addresses (uint64 per row) and the (n, 3, 256) LUT array (or None)."""
     n_src, h, w, _ = images.shape
     n = ids.shape[0]
     n_pixels = h * w
@@ -223,23 +271,27 @@ def _step(xp, backend, images, prev, started, ids, values, out, process):
     hist_samples = np.flatnonzero(process & _NEEDS_HIST[ids]).astype(np.int32)
     lut_samples = np.flatnonzero(process & _IS_LUT[ids]).astype(np.int32)
     down = process & (ids == _DOWNSCALE)
-    apply_samples = np.flatnonzero(process & ~down).astype(np.int32)
-    fresh = down & ~started
-    n_fresh = int(fresh.sum())
-    down_samples = np.concatenate([np.flatnonzero(fresh), np.flatnonzero(down & started)]).astype(np.int32)
-    parts = {"ids": ids, "hist": hist_samples, "lut": lut_samples, "apply": apply_samples,
-             "values": values, "coeffs": affine_coefficients(ids, values, h, w), "src": src}
+    applied = process & ~down if defer is None else process & ~down & ~defer
+    apply_samples = np.flatnonzero(applied).astype(np.int32)
+    down_samples = np.flatnonzero(down).astype(np.int32)
+    hist_slot = np.full(n, -1, dtype=np.int32)  # row -> its compact histogram slot
+    hist_slot[hist_samples] = np.arange(hist_samples.size, dtype=np.int32)
+    parts = {"ids": ids, "hist": hist_samples, "hist_slot": hist_slot, "lut": lut_samples, "apply": apply_samples,
+             "values": values, "src": src,
+             # per listed apply sample (row j: apply_samples[j]), not per row
+             "coeffs": affine_coefficients(ids[apply_samples], values[apply_samples], h, w)}
     if down_samples.size:
-        passes, tables = downscale_plan(downscale_sizes(values[down_samples], h, w), h, w)
-        parts.update(down=down_samples, down_src=down_samples % n_src, passes=passes.ravel(), tables=tables)
+        passes = downscale_plan(downscale_sizes(values[down_samples], h, w), h, w)
+        parts.update(down=down_samples, passes=passes.ravel())
     dev = staging.upload(xp, parts)  # one (pinned, async) upload for the whole step
 
     hist = lum_sum = luts = placeholder = None
     if hist_samples.size:
-        # one memset: lum_sum (n uint64) then the histograms (n x 3 x 256 uint32)
-        counts = xp.zeros(n + n * 3 * 128, dtype=np.uint64)
-        lum_sum = counts[:n]
-        hist = counts[n:].view(np.uint32)
+        # one memset: lum_sum then the histograms (3 x 256 uint32) of the listed samples only
+        nh = hist_samples.size
+        counts = xp.zeros(nh + nh * 3 * 128, dtype=np.uint64)
+        lum_sum = counts[:nh]
+        hist = counts[nh:].view(np.uint32)
         get_kernel("histogram", "gpuaug_histograms", backend)(
             (_blocks(n_pixels, 16), hist_samples.size), BLOCK,
             (dev["src"], dev["ids"], dev["hist"], n_pixels, hist, lum_sum))
@@ -252,14 +304,17 @@ def _step(xp, backend, images, prev, started, ids, values, out, process):
     if lut_samples.size:
         luts = xp.empty((n, 3, 256), dtype=np.uint8)
         get_kernel("lut", "gpuaug_build_luts", backend)(
-            (3, lut_samples.size), BLOCK, (dev["ids"], dev["values"], dev["lut"], hist, n_pixels, luts))
+            (3, lut_samples.size), BLOCK,
+            (dev["ids"], dev["values"], dev["lut"], hist, dev["hist_slot"], n_pixels, luts))
     else:
         luts = placeholder.view(np.uint8)
+    built_luts = luts if lut_samples.size else None
 
     if apply_samples.size:
         get_kernel("apply", "gpuaug_apply", backend)(
             (_blocks(n_pixels, 4), apply_samples.size), BLOCK,
-            (dev["src"], out, dev["apply"], dev["ids"], dev["values"], dev["coeffs"], luts, lum_sum, h, w))
+            (dev["src"], out, dev["apply"], dev["ids"], dev["values"], dev["coeffs"], luts, lum_sum,
+             dev["hist_slot"], h, w))
 
     if down_samples.size:
         # source -> a -> b (small) -> a -> out; every intermediate fits in h x w.
@@ -268,14 +323,12 @@ def _step(xp, backend, images, prev, started, ids, values, out, process):
         buf_a = xp.empty((nd, h, w, 3), dtype=np.uint8)
         buf_b = xp.empty((nd, h, w, 3), dtype=np.uint8)
         grid = (_blocks(n_pixels, 4), nd)
-        passes = [dev["passes"][k * nd * 6:(k + 1) * nd * 6] for k in range(4)]  # contiguous views
-        # first pass: rows before their first op read images[v % N], the others prev[v]
-        for lo, hi, src_arr, samples in ((0, n_fresh, images, "down_src"), (n_fresh, nd, prev, "down")):
-            if hi > lo:
-                resample((grid[0], hi - lo), BLOCK, (src_arr, buf_a[lo:hi], dev[samples][lo:hi],
-                                                     passes[0][6 * lo:6 * hi], dev["tables"], stride, 1, 0))
+        passes = [dev["passes"][k * nd * 4:(k + 1) * nd * 4] for k in range(4)]  # contiguous views
+        # first pass: each row reads its own source (images[v % N] or prev[v])
+        resample(grid, BLOCK, (images, buf_a, dev["down"], passes[0], stride, 2, 0, dev["src"]))
         for k, (src_arr, dst, dst_by_sample) in enumerate(((buf_a, buf_b, 0), (buf_b, buf_a, 0), (buf_a, out, 1)), 1):
-            resample(grid, BLOCK, (src_arr, dst, dev["down"], passes[k], dev["tables"], stride, 0, dst_by_sample))
+            resample(grid, BLOCK, (src_arr, dst, dev["down"], passes[k], stride, 0, dst_by_sample, dev["src"]))
+    return src, built_luts
 
 
 def apply_ops_device(images, ids: np.ndarray, values: np.ndarray, kind: _arrays.ArrayKind):

@@ -36,37 +36,63 @@ def _kernel(name, backend):
 
 
 def weighted_mix(backend, images, chains, weights, skip):
+    n, h, w, _ = images.shape
+    rows = np.empty((n, len(chains)), dtype=np.uint64)
+    for j, c in enumerate(chains):
+        rows[:, j] = staging.address(c) + np.arange(n, dtype=np.uint64) * np.uint64(h * w * 3)
+    return weighted_mix_rows(backend, images, rows, np.zeros_like(rows), weights, skip)
+
+
+def weighted_mix_rows(backend, images, rows, luts, weights, skip):
+    """weighted_mix with chain j of sample i at device address ``rows[i, j]`` (uint64
+    (N, k)), read through the (3, 256) uint8 LUT at ``luts[i, j]`` where non-zero (a
+    chain's last step fused into the mix: see ``cuda.apply_chains_xp(defer_lut=True)``)."""
     xp = _xp(backend)
     n, h, w, _ = images.shape
     out = xp.empty(images.shape, dtype=np.float32)
     if n == 0:
         return out
-    k = len(chains)
-    dev = staging.upload(xp, {"weights": weights, "skip": skip, "table": _pointers(xp, chains)})
+    k = rows.shape[1]
+    dev = staging.upload(xp, {"weights": weights, "skip": skip, "rows": rows, "luts": luts})
     n_elems = h * w * 3
     _kernel("gpuaug_weighted_mix", backend)(
-        (_blocks(n_elems), n), BLOCK, (images, dev["table"], k, dev["weights"], dev["skip"], n_elems, out))
+        (_blocks(n_elems), n), BLOCK,
+        (images, dev["rows"], dev["luts"], k, dev["weights"], dev["skip"], n_elems, out))
     return out
 
 
 def pixmix_rounds(backend, start, picture, augmented, partner_is_aug, rounds, multiplicative, a, b):
-    xp = _xp(backend)
     n, h, w, _ = start.shape
-    out = xp.empty(start.shape, dtype=np.float32)
+    sample = np.arange(n, dtype=np.uint64) * np.uint64(h * w * 3)
+    rows = np.stack([staging.address(x) + sample for x in [start, *augmented]], axis=1)
+    return pixmix_rounds_rows(backend, start, rows, np.zeros_like(rows), picture, partner_is_aug, rounds,
+                              multiplicative, a, b)
+
+
+def pixmix_rounds_rows(backend, like, rows, luts, picture, partner_is_aug, rounds, multiplicative, a, b):
+    """pixmix_rounds with the start image of sample i at device address ``rows[i, 0]`` and
+    round j's augmented partner at ``rows[i, j + 1]`` (uint64 (N, k + 1)), each read through
+    the LUT at ``luts[i, .]`` where non-zero; ``like``: an (N, H, W, 3) batch of that shape."""
+    xp = _xp(backend)
+    n, h, w, _ = like.shape
+    out = xp.empty(like.shape, dtype=np.float32)
     if n == 0:
         return out
-    k = max(1, len(augmented))
+    given = partner_is_aug.shape[1]
+    k = max(1, given)
     flags = np.zeros((n, k), dtype=np.int32)
-    flags[:, :len(augmented)] = partner_is_aug.astype(np.int32) | (multiplicative.astype(np.int32) << 1)
-    pad = ((0, 0), (0, k - len(augmented)))
-    dev = staging.upload(xp, {"rounds": rounds.astype(np.int32), "flags": flags,
-                              "a": np.pad(a, pad).astype(np.float32), "b": np.pad(b, pad).astype(np.float32),
-                              "table": _pointers(xp, augmented or [start])})
-    pic = picture if picture is not None else start  # never read: no active round uses it
+    flags[:, :given] = partner_is_aug.astype(np.int32) | (multiplicative.astype(np.int32) << 1)
+    ab = np.zeros((2, n, k), dtype=np.float32)  # a, b padded to k columns
+    ab[0, :, :given], ab[1, :, :given] = a, b
+    table = np.zeros((2, n, k + 1), dtype=np.uint64)  # rows, luts padded to k + 1 slots
+    table[0, :, :rows.shape[1]], table[1, :, :rows.shape[1]] = rows, luts
+    dev = staging.upload(xp, {"rounds": rounds.astype(np.int32), "flags": flags, "a": ab[0], "b": ab[1],
+                              "rows": table[0], "luts": table[1]})
+    pic = picture if picture is not None else like  # never read: no active round uses it
     n_elems = h * w * 3
     _kernel("gpuaug_pixmix_rounds", backend)(
         (_blocks(n_elems), n), BLOCK,
-        (start, pic, dev["table"], dev["rounds"], dev["flags"], dev["a"], dev["b"], k, n_elems, out))
+        (dev["rows"], dev["luts"], pic, dev["rounds"], dev["flags"], dev["a"], dev["b"], k, n_elems, out))
     return out
 
 
@@ -104,14 +130,25 @@ def patch_rows(backend, chain, partners, box, op, a, b, threshold, seed):
 
 
 def dynamic_mix(backend, x1, x2, m1, m2):
-    xp = _xp(backend)
     n, h, w, _ = x1.shape
-    out = xp.empty(x1.shape, dtype=np.float32)
+    sample = np.arange(n, dtype=np.uint64) * np.uint64(h * w * 3)
+    rows = np.stack([staging.address(x1) + sample, staging.address(x2) + sample], axis=1)
+    return dynamic_mix_rows(backend, x1, rows, np.zeros_like(rows), m1, m2)
+
+
+def dynamic_mix_rows(backend, like, rows, luts, m1, m2):
+    """dynamic_mix with x1, x2 of sample i at device addresses ``rows[i]`` (uint64 (N, 2)),
+    each read through the LUT at ``luts[i, j]`` where non-zero; ``like``: an (N, H, W, 3)
+    batch of the images' shape."""
+    xp = _xp(backend)
+    n, h, w, _ = like.shape
+    out = xp.empty(like.shape, dtype=np.float32)
     if n == 0:
         return out
     n_elems = h * w * 3
-    dev = staging.upload(xp, {"m1": m1.astype(np.float32), "m2": m2.astype(np.float32)})
-    _kernel("gpuaug_dynamic_mix", backend)((_blocks(n_elems), n), BLOCK, (x1, x2, dev["m1"], dev["m2"], n_elems, out))
+    dev = staging.upload(xp, {"m1": m1.astype(np.float32), "m2": m2.astype(np.float32), "rows": rows, "luts": luts})
+    _kernel("gpuaug_dynamic_mix", backend)((_blocks(n_elems), n), BLOCK,
+                                           (dev["rows"], dev["luts"], dev["m1"], dev["m2"], n_elems, out))
     return out
 
 

@@ -192,6 +192,39 @@ def weighted_mix(backend, images, chains, weights, skip):
     return _dispatch(backend, "weighted_mix", args, _weighted_mix_xp)
 
 
+def weighted_mix_rows(backend, images, chain_rows, weights, skip):
+    """weighted_mix on a kernel backend with the chains as a ``cuda.ChainRows`` of
+    (N, k) device addresses (and fused last-step LUTs), as
+    ``chains.run_chains_for_reader`` returns them."""
+    if backend.name not in KERNEL_BACKENDS:
+        raise ValueError(f"weighted_mix_rows needs a kernel backend {KERNEL_BACKENDS}, got {backend.name!r}")
+    _check_batch(backend.xp, "images", images)
+    n = images.shape[0]
+    k = chain_rows.rows.shape[1] if np.ndim(chain_rows.rows) == 2 else 0
+    rows = _host("rows", chain_rows.rows, (n, k), np.uint64)
+    luts = _host("luts", chain_rows.luts, (n, k), np.uint64)
+    from . import mix_kernels
+
+    return mix_kernels.weighted_mix_rows(backend, images, rows, luts, _host("weights", weights, (n, k), np.float32),
+                                         _host("skip", skip, (n,), np.float32))
+
+
+def dynamic_mix_rows(backend, images, chain_rows, m1, m2=None):
+    """dynamic_mix on a kernel backend with x1, x2 as a ``cuda.ChainRows`` of (N, 2)
+    device addresses (and fused last-step LUTs); ``images``: the batch they come from."""
+    if backend.name not in KERNEL_BACKENDS:
+        raise ValueError(f"dynamic_mix_rows needs a kernel backend {KERNEL_BACKENDS}, got {backend.name!r}")
+    _check_batch(backend.xp, "images", images)
+    n = images.shape[0]
+    rows = _host("rows", chain_rows.rows, (n, 2), np.uint64)
+    luts = _host("luts", chain_rows.luts, (n, 2), np.uint64)
+    m1 = _host("m1", m1, (n,), np.float32)
+    m2 = np.float32(1) - m1 if m2 is None else _host("m2", m2, (n,), np.float32)
+    from . import mix_kernels
+
+    return mix_kernels.dynamic_mix_rows(backend, images, rows, luts, m1, m2)
+
+
 def pixmix_rounds(backend, start, picture, augmented, partner_is_aug, rounds, multiplicative, a, b):
     """All PixMix rounds: mixed = start/255; round j < rounds[n] mixes with augmented[j]
     (``partner_is_aug``) or the picture, additive or ``multiplicative``, then clips to
@@ -200,6 +233,38 @@ def pixmix_rounds(backend, start, picture, augmented, partner_is_aug, rounds, mu
     xp = _xp_for_checks(backend)
     n = start.shape[0]
     k = len(augmented)
+    args = _pixmix_args(xp, start, picture, partner_is_aug, rounds, multiplicative, a, b, k)
+    augmented = [augmented[j] if augmented[j] is not None else start for j in range(k)]
+    if xp is not None:
+        for j in range(int(args["rounds"].max(initial=0))):
+            _check_batch(xp, f"augmented[{j}]", augmented[j], start.shape)
+    return _dispatch(backend, "pixmix_rounds", dict(args, start=start, augmented=augmented), _pixmix_rounds_xp)
+
+
+def pixmix_rounds_rows(backend, images, chain_rows, picture, partner_is_aug, rounds, multiplicative, a, b):
+    """pixmix_rounds on a kernel backend with the start image and the k partners as a
+    ``cuda.ChainRows`` of (N, k + 1) device addresses (slot 0 the start image, slot j + 1
+    round j's partner; fused last-step LUTs), as ``chains.run_chains_for_reader`` returns
+    them for chains of ``images``; slots of rounds no sample runs may be missing."""
+    if backend.name not in KERNEL_BACKENDS:
+        raise ValueError(f"pixmix_rounds_rows needs a kernel backend {KERNEL_BACKENDS}, got {backend.name!r}")
+    k = np.shape(partner_is_aug)[1] if np.ndim(partner_is_aug) == 2 else -1
+    args = _pixmix_args(backend.xp, images, picture, partner_is_aug, rounds, multiplicative, a, b, k)
+    n = images.shape[0]
+    slots = np.shape(chain_rows.rows)[1] if np.ndim(chain_rows.rows) == 2 else 0
+    if not 1 + int(args["rounds"].max(initial=0)) <= slots <= k + 1:
+        raise ValueError(f"chain rows must have 1 + (the most rounds run) .. {k + 1} slots per image, got {slots}")
+    rows = _host("rows", chain_rows.rows, (n, slots), np.uint64)
+    luts = _host("luts", chain_rows.luts, (n, slots), np.uint64)
+    from . import mix_kernels
+
+    return mix_kernels.pixmix_rounds_rows(backend, images, rows, luts, picture, args["partner_is_aug"],
+                                          args["rounds"], args["multiplicative"], args["a"], args["b"])
+
+
+def _pixmix_args(xp, start, picture, partner_is_aug, rounds, multiplicative, a, b, k):
+    """The checked per-sample arguments of the PixMix rounds (and the start / picture batches)."""
+    n = start.shape[0]
     rounds = _host("rounds", rounds, (n,), np.int64)
     if rounds.size and (rounds.min() < 0 or rounds.max() > k):
         raise ValueError(f"rounds must be in 0..{k}")
@@ -207,17 +272,13 @@ def pixmix_rounds(backend, start, picture, augmented, partner_is_aug, rounds, mu
     active = np.arange(k) < rounds[:, None]
     if picture is None and np.any(active & ~is_aug):
         raise ValueError("a round mixes with the picture but picture is None")
-    augmented = [augmented[j] if augmented[j] is not None else start for j in range(k)]
     if xp is not None:
         _check_batch(xp, "start", start)
         if picture is not None:
             _check_batch(xp, "picture", picture, start.shape)
-        for j in range(int(rounds.max(initial=0))):
-            _check_batch(xp, f"augmented[{j}]", augmented[j], start.shape)
-    args = {"start": start, "picture": picture, "augmented": augmented, "partner_is_aug": is_aug,
-            "rounds": rounds, "multiplicative": _host("multiplicative", multiplicative, (n, k), bool),
+    return {"picture": picture, "partner_is_aug": is_aug, "rounds": rounds,
+            "multiplicative": _host("multiplicative", multiplicative, (n, k), bool),
             "a": _host("a", a, (n, k), np.float32), "b": _host("b", b, (n, k), np.float32)}
-    return _dispatch(backend, "pixmix_rounds", args, _pixmix_rounds_xp)
 
 
 def ipmix_patch(backend, chain, picture, augmented, partner_is_picture, box, op, a, b, threshold,

@@ -28,6 +28,18 @@ def _rotate_coefficients(degrees: float, width: int, height: int) -> tuple[float
     return (a0, a1, a2, a3, a4, a5)
 
 
+@functools.lru_cache(maxsize=64)
+def _whole_degree_table(width: int, height: int) -> np.ndarray:
+    """_rotate_coefficients of every whole angle in -360..360 degrees, (721, 6)."""
+    table = np.array([_rotate_coefficients(float(d), width, height) for d in range(-360, 361)])
+    table.flags.writeable = False
+    return table
+
+
+_AFFINE_COLUMN = np.full(max(OP_IDS.values()) + 1, -1, dtype=np.int64)  # by op id: the coefficient it sets
+_AFFINE_COLUMN[[_SHEAR_X, _SHEAR_Y, _TRANSLATE_X, _TRANSLATE_Y]] = [1, 3, 2, 5]
+
+
 def affine_coefficients(ids: np.ndarray, values: np.ndarray, height: int, width: int) -> np.ndarray:
     """(N, 6) float64 output->input maps (a0..a5) for the affine ops; identity elsewhere.
 
@@ -35,21 +47,21 @@ def affine_coefficients(ids: np.ndarray, values: np.ndarray, height: int, width:
     """
     coeffs = np.empty((ids.shape[0], 6))
     coeffs[:] = _IDENTITY
-    rot = ids == _ROTATE
-    if rot.any():
-        # Python's round(x, 15) per *distinct* angle (planned angles are whole degrees),
-        # cached: no per-sample Python, and the same doubles as Pillow's scalar code.
-        angles, inverse = np.unique(values[rot], return_inverse=True)
-        table = np.array([_rotate_coefficients(float(a), width, height) for a in angles.tolist()])
-        coeffs[rot] = table[inverse.reshape(-1)]
-    sel = ids == _SHEAR_X
-    coeffs[sel, 1] = values[sel]
-    sel = ids == _SHEAR_Y
-    coeffs[sel, 3] = values[sel]
-    sel = ids == _TRANSLATE_X
-    coeffs[sel, 2] = values[sel]
-    sel = ids == _TRANSLATE_Y
-    coeffs[sel, 5] = values[sel]
+    column = _AFFINE_COLUMN[ids]
+    sel = np.flatnonzero(column >= 0)  # shear and translate: one coefficient each
+    coeffs[sel, column[sel]] = values[sel]
+    rot = np.flatnonzero(ids == _ROTATE)
+    if rot.size:
+        # The same doubles as Pillow's scalar code (Python's round(x, 15)), cached: planned
+        # angles are whole degrees (a table look-up); others go per *distinct* angle.
+        angles = values[rot]
+        whole = np.trunc(angles)
+        if np.array_equal(whole, angles) and np.abs(whole).max() <= 360:
+            coeffs[rot] = _whole_degree_table(width, height)[whole.astype(np.int64) + 360]
+        else:
+            distinct, inverse = np.unique(angles, return_inverse=True)
+            table = np.array([_rotate_coefficients(float(a), width, height) for a in distinct.tolist()])
+            coeffs[rot] = table[inverse.reshape(-1)]
     return coeffs
 
 

@@ -274,19 +274,14 @@ def device_images(n: int, height: int, width: int) -> RecArray:
     return RecArray((n, height, width, 3), np.uint8)
 
 
-def gather_crops(plan: dict) -> RecArray:
-    """What ``MixingSet.gather(plan, "cuda")`` does for a set already on the device:
-    upload the (index, rows, cols) index arrays and run one gather kernel."""
-    index = np.asarray(plan["index"], dtype=np.int64)
-    top, left = np.asarray(plan["top"], dtype=np.int64), np.asarray(plan["left"], dtype=np.int64)
-    h, w = int(plan["height"]), int(plan["width"])
-    rows = top[:, None] + np.arange(h)
-    cols = left[:, None] + np.arange(w)
-    for a in (index, rows, cols):
-        xp.asarray(a)
-    out = RecArray((index.shape[0], h, w, 3), np.uint8)
-    current().copies.append(("gather", out.nbytes, out.nbytes))
-    return out
+def gather_crops(plan: dict, set_shape: tuple) -> RecArray:
+    """What ``MixingSet.gather(plan, "cuda")`` does for a set of ``set_shape`` already on
+    the device: one packed upload and one crop kernel (``executors.crops``)."""
+    from .crops import gather_crops as launch_crops
+
+    index, top, left = (np.asarray(plan[k], dtype=np.int64) for k in ("index", "top", "left"))
+    return launch_crops("recording", RecArray(tuple(set_shape), np.uint8), index, top, left, plan.get("flip"),
+                        int(plan["height"]), int(plan["width"]), int(plan.get("pad", 0)))
 
 
 class DeviceMixingSet:
@@ -303,7 +298,7 @@ class DeviceMixingSet:
         return self.set.sample_plan(n, rng, out_h, out_w)
 
     def gather(self, plan, backend=None):
-        return gather_crops(plan)
+        return gather_crops(plan, self.set.images.shape)
 
 
 # ---------------------------------------------------------------- kernel bytes models
@@ -331,7 +326,7 @@ def _apply(a):
 
 
 def _resample_pass(a):
-    steps = _host(a["passes"]).reshape(-1, 6).astype(np.int64)
+    steps = _host(a["passes"]).reshape(-1, 4).astype(np.int64)
     in_h, in_w, axis, out_len = steps[:, 0], steps[:, 1], steps[:, 2], steps[:, 3]
     out_px = np.where(axis == 0, in_h * out_len, out_len * in_w)
     return 3 * int((in_h * in_w).sum()), 3 * int(out_px.sum())
@@ -339,7 +334,8 @@ def _resample_pass(a):
 
 def _weighted_mix(a):
     n = a["skip"].shape[0]
-    return n * a["n_elems"] * (1 + a["k"]), 4 * n * a["n_elems"]
+    fused_luts = int(np.count_nonzero(_host(a["luts"])))  # chains read through a LUT
+    return n * a["n_elems"] * (1 + a["k"]) + fused_luts * 3 * 256, 4 * n * a["n_elems"]
 
 
 def _pixmix_rounds(a):
@@ -348,7 +344,8 @@ def _pixmix_rounds(a):
     active = np.arange(flags.shape[1]) < rounds[:, None]
     is_aug = (flags & 1).astype(bool)
     images = rounds.size + (active & is_aug).sum() + np.any(active & ~is_aug, axis=1).sum()
-    return int(images) * a["n_elems"], 4 * rounds.size * a["n_elems"]
+    fused_luts = int(np.count_nonzero(_host(a["luts"])))
+    return int(images) * a["n_elems"] + fused_luts * 3 * 256, 4 * rounds.size * a["n_elems"]
 
 
 def _ipmix_patch(a):
@@ -357,9 +354,15 @@ def _ipmix_patch(a):
     return 2 * touched, touched
 
 
+def _gather_crops(a):
+    px = 3 * _host(a["params"]).size // 4 * a["height"] * a["width"]
+    return px, px
+
+
 def _dynamic_mix(a):
     n = a["m1"].shape[0]
-    return 2 * n * a["n_elems"], 4 * n * a["n_elems"]
+    fused_luts = int(np.count_nonzero(_host(a["luts"])))
+    return 2 * n * a["n_elems"] + fused_luts * 3 * 256, 4 * n * a["n_elems"]
 
 
 TRAFFIC = {
@@ -371,6 +374,7 @@ TRAFFIC = {
     "gpuaug_pixmix_rounds": _pixmix_rounds,
     "gpuaug_ipmix_patch": _ipmix_patch,
     "gpuaug_dynamic_mix": _dynamic_mix,
+    "gpuaug_gather_crops": _gather_crops,
 }
 
 

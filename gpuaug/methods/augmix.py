@@ -8,8 +8,9 @@ import numpy as np
 
 from .. import ops
 from ..executors import mixops
+from ..executors.cuda import ChainRows
 from .base import Method, check_range
-from .chains import MULTI_CHAIN_BACKENDS, resolve_ops, run_chains, sample_chains
+from .chains import MULTI_CHAIN_BACKENDS, resolve_ops, run_chains, run_chains_for_reader, sample_chains
 
 
 @dataclass(frozen=True)
@@ -55,12 +56,21 @@ class AugMix(Method):
         """All plans' chains in one run (JSD views: 2 x width chains per step)."""
         if len(plans) < 2 or backend.name not in MULTI_CHAIN_BACKENDS:
             return super().execute_all(plans, images, mixing, backend)
-        chains = run_chains(backend, images, np.concatenate([p.ops for p in plans], axis=1),
-                            np.concatenate([p.values for p in plans], axis=1))
-        w = self.width
-        return [mixops.weighted_mix(backend, images, chains[i * w:(i + 1) * w], p.weights, p.skip)
-                for i, p in enumerate(plans)]
+        return self._mix_on_kernels(plans, images, backend)
 
     def execute(self, plan: AugMixPlan, images, mixing, backend):
+        if backend.name in MULTI_CHAIN_BACKENDS:
+            return self._mix_on_kernels([plan], images, backend)[0]
         chains = run_chains(backend, images, plan.ops, plan.values)
         return mixops.weighted_mix(backend, images, chains, plan.weights, plan.skip)
+
+    def _mix_on_kernels(self, plans, images, backend):
+        """The plans' chains in one executor run, each chain's last LUT op fused into the
+        weighted mix's read (no uint8 write and read of it)."""
+        cr = run_chains_for_reader(backend, images, np.concatenate([p.ops for p in plans], axis=1),
+                                   np.concatenate([p.values for p in plans], axis=1))
+        w = self.width
+        return [mixops.weighted_mix_rows(backend, images, ChainRows(cr.rows[:, i * w:(i + 1) * w],
+                                                                   cr.luts[:, i * w:(i + 1) * w], cr.keep),
+                                         p.weights, p.skip)
+                for i, p in enumerate(plans)]

@@ -74,10 +74,28 @@ def run_chains(backend, images, ids: np.ndarray, values: np.ndarray, needed=None
         return [run_chain(backend, images, ids[:, j], values[:, j]) for j in range(m)]
     from ..executors.cuda import apply_chains_xp
 
-    flat_ids = ids.transpose(1, 0, 2).reshape(m * n, depth).astype(np.int32)  # row j N + i: chain j of image i
-    flat_values = values.transpose(1, 0, 2).reshape(m * n, depth).astype(np.float64)
     flat_needed = None if needed is None else np.asarray(needed, bool).T.reshape(m * n)
-    out = apply_chains_xp(images, flat_ids, flat_values, backend.name, flat_needed)
+    out = apply_chains_xp(images, *_flat(ids, values), backend.name, flat_needed)
     if out is images:
         return [images] * m
     return [out[j * n:(j + 1) * n] for j in range(m)]
+
+
+def _flat(ids, values):
+    """(N, m, D) tables -> (m N, D) int32 / float64, row j N + i: chain j of image i."""
+    n, m, depth = ids.shape
+    return (ids.transpose(1, 0, 2).reshape(m * n, depth).astype(np.int32),
+            values.transpose(1, 0, 2).reshape(m * n, depth).astype(np.float64))
+
+
+def run_chains_for_reader(backend, images, ids: np.ndarray, values: np.ndarray):
+    """On a kernel backend (``MULTI_CHAIN_BACKENDS``): the m chains of (N, m, D) tables
+    left for a mixing kernel to read, each chain's last LUT op fused into that read
+    (``executors.cuda.apply_chains_xp(defer_lut=True)``). Returns a ``ChainRows`` with
+    ``rows`` and ``luts`` shaped (N, m)."""
+    from ..executors.cuda import ChainRows, apply_chains_xp
+
+    n, m, _ = ids.shape
+    cr = apply_chains_xp(images, *_flat(ids, values), backend.name, defer_lut=True)
+    return ChainRows(np.ascontiguousarray(cr.rows.reshape(m, n).T), np.ascontiguousarray(cr.luts.reshape(m, n).T),
+                     cr.keep)

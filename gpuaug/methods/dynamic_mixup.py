@@ -16,7 +16,7 @@ import numpy as np
 from .. import ops
 from ..executors import mixops
 from .base import Method, check_range
-from .chains import resolve_ops, run_chains, sample_chains
+from .chains import MULTI_CHAIN_BACKENDS, resolve_ops, run_chains, run_chains_for_reader, sample_chains
 
 
 @dataclass(frozen=True)
@@ -77,5 +77,8 @@ class DynamicMixup(Method):
         return DynamicMixupPlan(ids, values, m1, m2)
 
     def execute(self, plan: DynamicMixupPlan, images, mixing, backend):
+        if backend.name in MULTI_CHAIN_BACKENDS:  # each chain's last LUT op fused into the mix
+            return mixops.dynamic_mix_rows(backend, images, run_chains_for_reader(backend, images, plan.ops,
+                                                                                  plan.values), plan.m1, plan.m2)
         x1, x2 = run_chains(backend, images, plan.ops, plan.values)
         return mixops.dynamic_mix(backend, x1, x2, plan.m1, plan.m2)

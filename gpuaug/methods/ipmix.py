@@ -132,11 +132,11 @@ class IPMix(Method):
                          partner_value, is_picture, box, a, b, threshold, mask_seed)
 
     def execute(self, plan: IPMixPlan, images, mixing, backend):
-        chains = None
         if backend.name in MULTI_CHAIN_BACKENDS:
-            chains = _chains_patched_by_round(backend, images, mixing, plan, self.k, self.t)
-        if chains is None:
-            chains = self._chains_patched_one_by_one(plan, images, mixing, backend)
+            chain_rows = _chains_patched_by_round(backend, images, mixing, plan, self.k, self.t)
+            if chain_rows is not None:
+                return mixops.weighted_mix_rows(backend, images, chain_rows, plan.weights, plan.skip)
+        chains = self._chains_patched_one_by_one(plan, images, mixing, backend)
         return mixops.weighted_mix(backend, images, chains, plan.weights, plan.skip)
 
     def _chains_patched_one_by_one(self, plan: IPMixPlan, images, mixing, backend):
@@ -159,40 +159,62 @@ class IPMix(Method):
 
 
 def _chains_patched_by_round(backend, images, mixing, plan: IPMixPlan, k: int, t: int):
-    """The k patched chains on a kernel backend: the image-level steps of all chains in
-    one executor step each, then one patch launch per round r over all chains' rows
-    (each row's partner by address). None when no chain has an image-level op (the
-    chains would all be the input itself: the one-by-one path copies as needed)."""
+    """The k patched chains on a kernel backend, as a ``ChainRows`` of (N, k) addresses for
+    the weighted mix: the image-level steps of all chains and every used partner op in
+    one executor call (one step per chain step for all rows), then one patch launch per
+    round r over all chains' rows (each row's partner by address). A chain without patch
+    steps is only read: its last LUT op is fused into the mix's read and an op-less one
+    reads the input (no copy). None when no row has an op (the chains would all be the
+    input itself: the one-by-one path copies as needed)."""
     from ..executors import mix_kernels, staging
-    from ..executors.cuda import apply_chains_xp
+    from ..executors.cuda import ChainRows, apply_chains_xp
 
     n = images.shape[0]
     flat = lambda a: np.ascontiguousarray(np.swapaxes(a, 0, 1)).reshape((k * n,) + a.shape[2:])  # noqa: E731
-    rows = apply_chains_xp(images, flat(plan.ops).astype(np.int32), flat(plan.values).astype(np.float64),
-                           backend.name)
-    if rows is images:
+    ids, values = flat(plan.ops).astype(np.int32), flat(plan.values).astype(np.float64)
+    needed = np.ones(k * n, bool)
+    patched = np.any(flat(plan.box)[..., 2] * flat(plan.box)[..., 3] > 0, axis=1)  # rows the patch rounds write
+    read_only = ~patched
+    used = [(j, r) for j in range(k) for r in range(t) if np.any(plan.box[:, j, r, 2] > 0)]
+    if used:  # partner rows: their op first, identity after (single-op chains)
+        js, rs = np.array(used).T
+        p_ids = np.full((len(used) * n, ids.shape[1]), IDENTITY, np.int32)
+        p_values = np.zeros(p_ids.shape)
+        p_ids[:, 0] = plan.partner_op[:, js, rs].T.reshape(-1)
+        p_values[:, 0] = plan.partner_value[:, js, rs].T.reshape(-1)
+        read = (plan.box[:, js, rs, 2] * plan.box[:, js, rs, 3] > 0) & ~plan.partner_is_picture[:, js, rs]
+        ids, values = np.concatenate([ids, p_ids]), np.concatenate([values, p_values])
+        needed = np.concatenate([needed, read.T.reshape(-1)])
+        read_only = np.concatenate([read_only, np.zeros(len(used) * n, bool)])  # partners: read by address
+    chain_rows = apply_chains_xp(images, ids, values, backend.name, needed, defer_lut=read_only)
+    out = chain_rows.out
+    if out is None:
         return None
+    rows = out[:k * n]
+    partner_rows = {jr: out[(k + u) * n:(k + u + 1) * n] for u, jr in enumerate(used)}
     box, is_pic = flat(plan.box), flat(plan.partner_is_picture)
     active = box[..., 2] * box[..., 3] > 0
     if mixing is None and np.any(active & is_pic):
         raise ValueError("a patch mixes with the picture but picture is None")
-    partners = _partner_batches(backend, images, plan, k, t)
     stride = np.uint64(rows[0].nbytes)
     sample = np.tile(np.arange(n, dtype=np.uint64), k) * stride
     picture_rows = np.uint64(staging.address(mixing)) + sample if mixing is not None else None
+    mix_op, a, b = flat(plan.mix_op), flat(plan.a), flat(plan.b)
+    threshold, mask_seed = flat(plan.threshold), flat(plan.mask_seed)
     for r in range(t):
         if not active[:, r].any():
             continue
         addresses = np.zeros(k * n, dtype=np.uint64)
         for j in range(k):
             if active[j * n:(j + 1) * n, r].any():
-                addresses[j * n:(j + 1) * n] = np.uint64(staging.address(partners(j, r)))
+                addresses[j * n:(j + 1) * n] = np.uint64(staging.address(partner_rows[(j, r)]))
         addresses += sample
         if picture_rows is not None:
             addresses = np.where(is_pic[:, r], picture_rows, addresses)
-        mix_kernels.patch_rows(backend, rows, addresses, box[:, r], flat(plan.mix_op)[:, r], flat(plan.a)[:, r],
-                               flat(plan.b)[:, r], flat(plan.threshold)[:, r], flat(plan.mask_seed)[:, r])
-    return [rows[j * n:(j + 1) * n] for j in range(k)]
+        mix_kernels.patch_rows(backend, rows, addresses, box[:, r], mix_op[:, r], a[:, r], b[:, r], threshold[:, r],
+                               mask_seed[:, r])
+    by_image = lambda a: np.ascontiguousarray(a[:k * n].reshape(k, n).T)  # noqa: E731  (N, k)
+    return ChainRows(by_image(chain_rows.rows), by_image(chain_rows.luts), chain_rows.keep, out)
 
 
 def _partner_batches(backend, images, plan: IPMixPlan, k: int, t: int):

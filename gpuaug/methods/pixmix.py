@@ -24,7 +24,7 @@ import numpy as np
 from .. import ops
 from ..executors import mixops
 from .base import Method, check_range
-from .chains import IDENTITY, resolve_ops, run_chains, sample_ops
+from .chains import IDENTITY, MULTI_CHAIN_BACKENDS, resolve_ops, run_chains, run_chains_for_reader, sample_ops
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,15 @@ class PixMixPlan:
 
 
 def sample_conic_coefficients(rng, shape, beta):
-    """PixMix's (a, b): (Beta(beta,1), Beta(1,beta)) or (1 + Beta(1,beta), -Beta(1,beta))."""
+    """PixMix's (a, b): (Beta(beta,1), Beta(1,beta)) or (1 + Beta(1,beta), -Beta(1,beta)).
+
+    Drawn by inverse CDF: X = U^(1/beta) ~ Beta(beta, 1) and 1 - X ~ Beta(1, beta), two
+    uniforms per element for the branch it takes (numpy's Beta sampler, four draws per
+    element for both branches, cost more than the rest of a PixMix plan)."""
     first = rng.uniform(size=shape) < 0.5
-    a = np.where(first, rng.beta(beta, 1, size=shape), 1 + rng.beta(1, beta, size=shape))
-    b = np.where(first, rng.beta(1, beta, size=shape), -rng.beta(1, beta, size=shape))
+    x = rng.uniform(size=(2,) + tuple(np.atleast_1d(shape))) ** (1.0 / beta)  # two independent Beta(beta, 1)
+    a = np.where(first, x[0], 2.0 - x[0])  # 1 + Beta(1, beta) = 2 - X
+    b = np.where(first, 1.0 - x[1], x[1] - 1.0)  # -Beta(1, beta) = X - 1
     return a.astype(np.float32), b.astype(np.float32)
 
 
@@ -93,6 +98,10 @@ class PixMix(Method):
         # the start op and the partners of rounds some image runs: one chain table
         ids = np.concatenate([plan.start_op[:, None], plan.partner_op[:, :last]], axis=1)[..., None]
         values = np.concatenate([plan.start_value[:, None], plan.partner_value[:, :last]], axis=1)[..., None]
+        if backend.name in MULTI_CHAIN_BACKENDS:  # each chain's LUT op fused into the mix's read
+            return mixops.pixmix_rounds_rows(backend, images, run_chains_for_reader(backend, images, ids, values),
+                                             mixing, plan.partner_is_aug, plan.rounds, plan.multiplicative,
+                                             plan.a, plan.b)
         read = plan.partner_is_aug[:, :last] & (np.arange(last) < plan.rounds[:, None])  # what the mix reads
         start, *augmented = run_chains(backend, images, ids, values,
                                        needed=np.concatenate([np.ones((len(ids), 1), bool), read], axis=1))
