@@ -297,7 +297,7 @@ def main_eval(argv: list[str] | None = None) -> int:
     import torch
 
     from ..normalization import mean_std
-    from . import distributed, eval_suites
+    from . import distributed, eval_suites, outputs
     from .data import load_split, resolve_data
     from .evaluate import evaluate_corruptions, evaluate_subset, format_table, predict, summarize
     from .loop import _amp_dtype
@@ -343,7 +343,7 @@ def main_eval(argv: list[str] | None = None) -> int:
             print(format_table(results))
             ck = Path(args.checkpoint)
             out = Path(args.json) if args.json else (ck if ck.is_dir() else ck.parent) / "eval.json"
-            out.write_text(json.dumps(results, indent=2))
+            outputs.write_atomic(out, json.dumps(results, indent=2))
             print(f"wrote {out}")
     finally:
         distributed.cleanup()
