@@ -71,7 +71,11 @@ class _Run:
     """``python -m gpuaug.train`` in a new session (its own process group, as under setsid)."""
 
     def __init__(self, args, prelude: str = ""):
-        code = f"import sys; {prelude}\nfrom gpuaug.train.cli import main; sys.exit(main(sys.argv[1:]))"
+        # The same intra-op thread count as this process, whose runs it is compared with
+        # (importing FFCV at collection sets torch's threads to 1 in-process; the bits of a
+        # CPU step depend on the thread count).
+        code = (f"import sys, torch; torch.set_num_threads({torch.get_num_threads()}); {prelude}\n"
+                "from gpuaug.train.cli import main; sys.exit(main(sys.argv[1:]))")
         self.proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=REPO, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.lines, self.cond = [], threading.Condition()
