@@ -45,19 +45,19 @@ class _Augment:
         self.rng = stream_rng(seed, shard_id)
 
     def __call__(self, images, pool=None):
-        if not self.gpu or self.backend == "recording":  # no real device to select
-            return self._run(images, pool)
+        from .executors.backend import get_backend
+
+        backend = get_backend(self.backend or ("cuda" if self.gpu else "cpu"))
+        if not backend.on_device:  # cpu, or the recording backend (no device at all)
+            return self._run(images, pool, backend)
         import cupy
 
         # Kernels, buffers and the mixing set must be those of the images' device, not of
         # whatever device DALI's worker thread happens to have current.
         with cupy.cuda.Device(images[0].device.id):
-            return self._run(images, pool)
+            return self._run(images, pool, backend)
 
-    def _run(self, images, pool):
-        from .executors.backend import get_backend
-
-        backend = get_backend(self.backend or ("cuda" if self.gpu else "cpu"))
+    def _run(self, images, pool, backend):
         xp = backend.xp
         shapes = {tuple(a.shape) for a in images}
         if len(shapes) != 1 or len(next(iter(shapes))) != 3 or next(iter(shapes))[2] != 3:
