@@ -135,7 +135,7 @@ def augment(images, method: Method, mixing=None, views: bool = False, seed: int 
     if mixing is not None and not node_input:
         _check_set_device(mixing, gpu)
         if gpu and getattr(mixing, "device_index", None) is not None:
-            mixing._device_images()  # convert to CuPy now, not on DALI's stream (see MixingSet)
+            mixing.cupy_images()  # convert to CuPy now, not on DALI's stream (see MixingSet)
     seed = _pipeline_seed() if seed is None else int(seed)
     n_out = 1 + method.jsd_views if views else 1
     fun = _Augment(method, None if node_input else mixing, views, seed, shard_id, gpu)

@@ -132,7 +132,7 @@ class MixingSet:
         if str(images.dtype).replace("torch.", "") != "uint8":
             raise TypeError(f"mixing pictures must be uint8, got {images.dtype}")
         self.images = images
-        self._cupy_view = None  # a CUDA set as CuPy, converted once (see _device_images)
+        self._cupy_view = None  # a CUDA set as CuPy, converted once (see cupy_images)
         self.skipped = {r: list(v) for r, v in (skipped or {}).items()}
         self.source = source
         self.transform = None  # per-draw transform: None or "pad_crop_flip" (with_transform)
@@ -282,7 +282,7 @@ class MixingSet:
         if owner is not None:
             check_same_device(f"this mixing set ({self.device})", owner, index)
 
-    def _device_images(self):
+    def cupy_images(self):
         """The CUDA pictures as a CuPy array, converted once.
 
         Converting on every batch would call torch's ``__dlpack__`` with the caller's
@@ -371,7 +371,7 @@ class MixingSet:
 
             from .executors.crops import gather_crops
 
-            images = self._device_images()
+            images = self.cupy_images()
             with cupy.cuda.Device(images.device.id):
                 return gather_crops("cuda", images, index, top, left, plan.get("flip"), h, w, pad)
         host = self.images if isinstance(self.images, np.ndarray) else self.images.numpy()

@@ -283,5 +283,5 @@ def test_cuda_set_converts_to_cupy_once(monkeypatch):
     monkeypatch.setattr(cupy, "from_dlpack", lambda t: calls.append(t) or np.zeros(t.shape, np.uint8))
     monkeypatch.setattr(cupy.cuda, "Device", lambda index: contextlib.nullcontext())
     ms = MixingSet(_FakeCudaPictures(1))
-    first = ms._device_images()
-    assert ms._device_images() is first and calls == [ms.images]
+    first = ms.cupy_images()
+    assert ms.cupy_images() is first and calls == [ms.images]
