@@ -115,7 +115,12 @@ def train(cfg) -> dict:
     log = print if d.main else (lambda *a, **k: None)
     out = Path(cfg.out)
     try:
-        return _train(cfg, d, out, log)
+        result = _train(cfg, d, out, log)
+        # Every rank leaves together: a rank that tears its process group down while
+        # rank 0 still writes model.pt can abort in gloo's teardown ("terminate called
+        # without an active exception", seen once in CI).
+        distributed.barrier(d)
+        return result
     finally:
         distributed.cleanup()
 
