@@ -56,12 +56,12 @@ EXTRA_PERTURBATIONS = ("speckle_noise", "gaussian_blur", "spatter", "shear")
 # spatter in place of snow (snow is held out there with speckle_noise, gaussian_blur, shear).
 CIFAR_P_PERTURBATIONS = ("gaussian_noise", "shot_noise", "motion_blur", "zoom_blur", "spatter", "brightness",
                          "translate", "rotate", "tilt", "scale")
+FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp")
 
 
 def benchmark_perturbations(layout: str) -> tuple:
     """The 10 perturbations the mFR / mean FP averages for a ``p_layout`` result."""
     return CIFAR_P_PERTURBATIONS if layout == "cifar-p" else PERTURBATIONS
-FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp")
 
 
 def compares_to_first(perturbation: str) -> bool:
@@ -190,19 +190,19 @@ def evaluate_perturbations(model, root, cfg, d, norm, amp_dtype=None, log=print,
         if len(flips):
             fp[name], t5d[name] = float(flips.mean()), float(dists.mean())
             log(f"  {name:<16} FP {100 * fp[name]:6.2f}%  T5D {t5d[name]:.3f}  ({len(flips)} videos)")
-    bench = [p for p in fp if p in bench]
-    mean_fp = float(np.mean([fp[p] for p in bench])) if bench else None
-    mean_t5d = float(np.mean([t5d[p] for p in bench])) if bench else None
-    out = {"layout": layout, "flip_probability": fp, "top5_distance": t5d, "averaged_over": bench,
+    averaged = [p for p in fp if p in bench]
+    mean_fp = float(np.mean([fp[p] for p in averaged])) if averaged else None
+    mean_t5d = float(np.mean([t5d[p] for p in averaged])) if averaged else None
+    out = {"layout": layout, "flip_probability": fp, "top5_distance": t5d, "averaged_over": averaged,
            "mean_flip_probability": mean_fp, "mean_top5_distance": mean_t5d}
     if layout == "cifar-p":
         out["mfr"] = mean_fp  # CIFAR-P: plain mean of the flip probabilities
     elif baseline:
-        missing = [p for p in bench if p not in baseline]
+        missing = [p for p in averaged if p not in baseline]
         if missing:
             raise SystemExit(f"error: the flip-probability baseline has no value for {missing}")
-        out["flip_rate"] = {p: fp[p] / float(baseline[p]) for p in bench}
-        out["mfr"] = float(np.mean(list(out["flip_rate"].values()))) if bench else None
+        out["flip_rate"] = {p: fp[p] / float(baseline[p]) for p in averaged}
+        out["mfr"] = float(np.mean(list(out["flip_rate"].values()))) if averaged else None
         out["note"] = "mFR normalised by the user-supplied baseline flip probabilities"
     else:
         out["mfr"] = None
