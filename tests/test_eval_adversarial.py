@@ -1,4 +1,5 @@
-"""PGD / FGSM on tiny models: they raise the error, stay inside the ε-ball and [0, 1],
+"""PGD / FGSM on tiny models: they raise the error, stay inside the ε-ball (PGD's strict
+form; the authors' form is tested in test_eval_official_definitions.py) and [0, 1],
 normalise inside the attacked function, and PGD is deterministic given a seed."""
 
 import numpy as np
@@ -36,7 +37,7 @@ def test_attack_flips_a_correct_model_within_budget(attack):
     assert (net(x).argmax(1) == y).all()  # clean error 0
     eps = 2 / 255
     if attack == "pgd":
-        adv = pgd(net, x, y, eps=eps, generator=torch.Generator().manual_seed(0))
+        adv = pgd(net, x, y, eps=eps, generator=torch.Generator().manual_seed(0), form="strict")
     else:
         adv = fgsm(net, x, y, eps=eps)
     assert (net(adv).argmax(1) != y).all()  # every prediction flipped: margin 1.5/255 < eps
@@ -53,7 +54,8 @@ def test_pgd_beats_clean_on_a_random_cnn_and_respects_clipping():
     x[:4] = 0.0  # pixels at the bounds: the attack must not leave [0, 1]
     x[4:8] = 1.0
     y = net(x).argmax(1)  # labels = the model's clean predictions: clean error 0
-    adv = pgd(net, x, y, eps=8 / 255, steps=10, step_size=2 / 255, generator=torch.Generator().manual_seed(1))
+    adv = pgd(net, x, y, eps=8 / 255, steps=10, step_size=2 / 255, generator=torch.Generator().manual_seed(1),
+              form="strict")
     with torch.no_grad():
         err = (net(adv).argmax(1) != y).float().mean()
         loss_adv = torch.nn.functional.cross_entropy(net(adv), y)

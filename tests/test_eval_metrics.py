@@ -24,10 +24,12 @@ def test_perfectly_calibrated_predictor_has_zero_rms_error():
 
 
 def test_rms_error_of_overconfident_predictor():
-    # always 90% confident, right half the time: RMS error = |0.9 - 0.5| = 0.4
+    # always 90% confident, right half the time: every bin's gap is |0.9 - 0.5| = 0.4; the
+    # official form leaves the last of the 10 bins out of the sum (weights stay |b| / n)
     conf = np.full(1000, 0.9)
     correct = np.arange(1000) % 2
-    assert rms_calibration_error(conf, correct) == pytest.approx(0.4)
+    assert rms_calibration_error(conf, correct, form="all-bins") == pytest.approx(0.4)
+    assert rms_calibration_error(conf, correct) == pytest.approx(np.sqrt(0.9) * 0.4)
 
 
 def test_rms_error_adaptive_bins_by_hand():
@@ -35,7 +37,9 @@ def test_rms_error_adaptive_bins_by_hand():
     conf = np.concatenate([np.full(100, 0.6), np.full(150, 0.8)])
     correct = np.concatenate([np.ones(50), np.zeros(50), np.ones(150)])
     expected = np.sqrt(100 / 250 * (0.6 - 0.5) ** 2 + 150 / 250 * (0.8 - 1.0) ** 2)
-    assert rms_calibration_error(conf[::-1], correct[::-1]) == pytest.approx(expected)
+    assert rms_calibration_error(conf[::-1], correct[::-1], form="all-bins") == pytest.approx(expected)
+    # official: the last (most confident) bin is left out
+    assert rms_calibration_error(conf[::-1], correct[::-1]) == pytest.approx(np.sqrt(100 / 250 * (0.6 - 0.5) ** 2))
 
 
 def test_topk():

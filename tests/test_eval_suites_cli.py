@@ -75,7 +75,7 @@ def test_all_new_suites_through_the_cli(trained, tmp_path, capsys):
                       "--batch-size", "8", "--workers", "0", "--device", "cpu", "--json", str(out_json)]) == 0
     res = json.loads(out_json.read_text())
     printed = capsys.readouterr().out
-    for row in ("CIFAR-P mFR", "ImageNet-P mean FP (not AlexNet-normalised)", "PGD error (ε=8/255, 5 steps)",
+    for row in ("CIFAR-P mFR", "ImageNet-P mean FP (not AlexNet-normalised)", "PGD error (ε=8/255, 5 steps, authors)",
                 "FGSM error (ε=4/255)", "OOD AUROC noise", "OOD AUROC mean", "CIFAR-10-C-Bar mean error"):
         assert row in printed, row
 

@@ -1,6 +1,7 @@
 """A few training steps of every method (tiny network, 16x16 images, CPU loader)."""
 
 import json
+import math
 
 import pytest
 
@@ -28,7 +29,9 @@ def test_method_trains_a_few_steps(data, tmp_path, method, extra):
     assert len(lines) == 1 and lines[0]["step"] == 4  # 32 images / batch 8
     rec = lines[0]
     assert rec["train_loss"] == rec["train_loss"] and rec["train_loss"] > 0  # finite, positive
-    assert 0 <= rec["val_top1"] <= 1 and 0 <= rec["val_rms_calibration_error"] <= 1
+    assert 0 <= rec["val_top1"] <= 1
+    # 16 validation predictions: under the two bins of 100 the official RMS calibration error needs
+    assert math.isnan(rec["val_rms_calibration_error"])
     if "--jsd" in extra:
         assert rec["train_js"] >= 0
     assert (out / "checkpoint.pt").exists() and (out / "model.pt").exists()

@@ -83,6 +83,16 @@ def test_values_fixed_against_the_official_scripts():
     assert (r["arch"], r["drop"]) == ("wrn40_4", 0.3)
     assert "hard-coded" in recipe_comments(next(p for p in RECIPES if p.stem == "cifar-augmix"))[("method", "alpha")]
     assert _recipe("imagenet-augmix")["train"]["warmup_epochs"] == 5
+    # NoisyMix imagenet.py at HEAD: --train-batch-size 256 (166 was its first commit's)
+    assert _recipe("imagenet-noisymix")["train"]["batch_size"] == 256
+    # PixMix cifar.py at HEAD defaults to WRN-40-4 with dropout 0.3: the comments say so
+    pixmix = recipe_comments(next(p for p in RECIPES if p.stem == "cifar-pixmix"))
+    assert "--widen-factor 4" in pixmix[("train", "arch")] and "--droprate 0.3" in pixmix[("train", "drop")]
+    # Dynamic Mixup follows Goyal et al. as AugMix's 180-epoch ImageNet run: x0.1 at epochs // 3, 2 * (epochs // 3)
+    dyn, augmix = _recipe("imagenet-dynamic-mixup")["train"], _recipe("imagenet-augmix")["train"]
+    assert dyn["epochs"] == augmix["epochs"] == 180
+    assert dyn["milestones"] == augmix["milestones"] == [dyn["epochs"] // 3, 2 * (dyn["epochs"] // 3)]
+    assert dyn["warmup_epochs"] == augmix["warmup_epochs"] == 5
     for p in RECIPES:
         train = load_recipe(p)["train"]
         if train["schedule"] == "cosine" and "dynamic" not in p.stem:

@@ -40,7 +40,8 @@ class DynamicMixup(Method):
 
     ``jsd_views``: augmented views ``views()`` returns after the clean image -- 2 for the
     paper's JSD over (clean, dynmix1, dynmix2), 1 for its "JSD with single sample"
-    ablation (Table 5, its best CIFAR-10-C error, 9.7%): JSD over (clean, dynmix)."""
+    ablation: JSD over (clean, dynmix). On CIFAR-10-C with a WRN the single-sample variant
+    errs 9.7% (Table 5), the full method 8.9% (Table 1)."""
 
     k: int = 2
     alpha: float = 1.0

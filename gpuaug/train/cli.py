@@ -113,6 +113,7 @@ def build_parser(prog: str = "gpuaug train") -> argparse.ArgumentParser:
 
 def build_eval_parser(prog: str = "gpuaug eval") -> argparse.ArgumentParser:
     from .eval_suites import add_options
+    from .evaluate import CALIBRATION_FORMS
 
     p = argparse.ArgumentParser(prog=prog, description="Evaluate a trained model: clean error, calibration, "
                                 "corruptions (ImageNet-C / CIFAR-C / CIFAR-10-C-Bar), ImageNet-R and -A, "
@@ -130,8 +131,12 @@ def build_eval_parser(prog: str = "gpuaug eval") -> argparse.ArgumentParser:
     p.add_argument("--workers", type=T.count(0), help="loader worker processes, >= 0 (default: CPU count, <= 8)")
     p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
                    help="auto: the GPU when torch sees one, else the CPU")
-    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "none"), default="auto",
-                   help="autocast dtype (auto: bf16 on GPU, off on CPU)")
+    p.add_argument("--amp", choices=("none", "bf16", "fp16", "auto"), default="none",
+                   help="none (default): float32, as the official evaluation code; bf16 / fp16: autocast, faster "
+                        "but near-tied predictions can flip; auto: bf16 on GPU, off on CPU")
+    p.add_argument("--calibration", choices=tuple(CALIBRATION_FORMS), default="official",
+                   help="RMS calibration error: official (default; the papers' calib_err, which leaves the most "
+                        "confident bin out) or all-bins")
     p.add_argument("--limit-batches", type=T.count(1), help="at most N batches per set (quick checks)")
     p.add_argument("--json", help="write the results here (default: <run>/eval.json)")
     add_options(p)
@@ -299,7 +304,7 @@ def main_eval(argv: list[str] | None = None) -> int:
     from ..normalization import mean_std
     from . import distributed, eval_suites, outputs
     from .data import load_split, resolve_data
-    from .evaluate import evaluate_corruptions, evaluate_subset, format_table, predict, summarize
+    from .evaluate import definitions, evaluate_corruptions, evaluate_subset, format_table, predict, summarize
     from .loop import _amp_dtype
     from .models import build_model
 
@@ -313,10 +318,12 @@ def main_eval(argv: list[str] | None = None) -> int:
         model = model.to(d.device, memory_format=torch.channels_last).eval()
         cfg = SimpleNamespace(batch_size=args.batch_size, image_size=args.image_size or image_size,
                               workers=args.workers if args.workers is not None else _default_workers(),
-                              crop=crop, limit_batches=args.limit_batches, normalization=normalization)
+                              crop=crop, limit_batches=args.limit_batches, normalization=normalization,
+                              calibration=args.calibration)
         amp = _amp_dtype(args.amp, d.device)
         results = {"checkpoint": str(args.checkpoint), "arch": arch, "classes": len(classes),
-                   "normalization": normalization or "imagenet"}
+                   "normalization": normalization or "imagenet",
+                   "definitions": definitions(args.calibration, amp, args.pgd_form if args.pgd else None)}
         data, ds, pred = args.data, None, None
         if data is not None or eval_suites.needs_clean(args) or not (
                 args.corruptions or args.imagenet_r or args.imagenet_a or eval_suites.requested(args)):
@@ -328,7 +335,7 @@ def main_eval(argv: list[str] | None = None) -> int:
 
             log(f"clean: {len(ds)} images")
             pred = predict(model, _loader(ds, cfg, d), d, amp, limit_batches=args.limit_batches)
-            results["clean"] = summarize(pred)
+            results["clean"] = summarize(pred, args.calibration)
         if args.corruptions:
             log(f"corruptions in {args.corruptions} (top-1 error %, severities 1-5):")
             cc_cfg = SimpleNamespace(**{**vars(cfg), "crop": "pad"})  # corrupted sets are pre-cropped

@@ -6,10 +6,17 @@ the evaluation device, in float32 (AMP off: half-precision gradients make a weak
 
 * PGD (Madry et al., 2018) as the PixMix and IPMix CIFAR evaluations run it (their
   cifar.py files both build the attack with ε = 2/255, 20 steps, step size 0.5/255; the
-  PixMix paper states ε and the steps): start at a uniform random point of the ε-ball,
-  loss = summed cross-entropy, each step ``x += step * sign(grad)`` then projection onto
-  the ε-ball and [0, 1]. One difference: the random start is clipped to [0, 1] here before
-  the first gradient (the official code clips only after the first step).
+  PixMix paper states ε and the steps): a uniform random start δ0 in [-ε, ε], loss =
+  summed cross-entropy, each step ``x += step * sign(grad)`` then projection onto a ball
+  of radius ε and [0, 1]. Two forms, by name (``form``):
+
+  - ``"authors"`` (default: what produced the papers' tables): the authors' code adds the
+    random start in place to the tensor it later projects around, so the ball is centred
+    on x + δ0, not on x; the adversarial image can be up to 2ε from the clean one (4/255
+    at ε = 2/255). The random start is not clipped to [0, 1] before the first gradient,
+    as there.
+  - ``"strict"``: the ε-ball around the clean image (Madry et al.'s threat model); the
+    random start is clipped to [0, 1] before the first gradient.
 * FGSM (Goodfellow et al., 2015): ``x + ε sign(∇x CE)`` clipped to [0, 1], no random start.
   NoisyMix's paper reports FGSM robust accuracy without stating ε in the text available
   here, and its public code has no attack code; the default ε = 4/255 is an assumption
@@ -28,6 +35,12 @@ from .eval_pixels import Normalized, pixel_batches
 
 PGD_EPS, PGD_STEPS, PGD_STEP_SIZE = 2 / 255, 20, 0.5 / 255
 FGSM_EPS = 4 / 255
+# The PGD forms, by name -> what the report says about each.
+PGD_FORMS = {
+    "authors": "PixMix/IPMix cifar.py as run: projection ball centred on the random start x + d0, "
+               "so up to 2 eps from the clean image",
+    "strict": "projection onto the eps-ball around the clean image (Madry et al.)",
+}
 
 
 def _input_grad(net, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -40,16 +53,23 @@ def _input_grad(net, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def pgd(net, x: torch.Tensor, y: torch.Tensor, eps: float = PGD_EPS, steps: int = PGD_STEPS,
         step_size: float = PGD_STEP_SIZE, random_start: bool = True,
-        generator: torch.Generator | None = None) -> torch.Tensor:
-    """ℓ∞ PGD on ``net`` (pixels in [0, 1] -> logits); returns the adversarial batch."""
+        generator: torch.Generator | None = None, form: str = "authors") -> torch.Tensor:
+    """ℓ∞ PGD on ``net`` (pixels in [0, 1] -> logits); returns the adversarial batch.
+    ``form``: "authors" (ball around the random start) or "strict" (ball around ``x``)."""
+    if form not in PGD_FORMS:
+        raise ValueError(f"unknown PGD form {form!r}; one of {', '.join(PGD_FORMS)}")
     x = x.detach().float()
-    adv = x
+    centre = adv = x
     if random_start:
         noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        adv = (x + (2 * noise - 1) * eps).clamp(0, 1)
+        start = x + (2 * noise - 1) * eps
+        if form == "authors":
+            centre = adv = start
+        else:
+            adv = start.clamp(0, 1)
     for _ in range(steps):
         adv = adv + step_size * _input_grad(net, adv, y).sign()
-        adv = torch.minimum(torch.maximum(adv, x - eps), x + eps).clamp(0, 1)
+        adv = torch.minimum(torch.maximum(adv, centre - eps), centre + eps).clamp(0, 1)
     return adv.detach()
 
 
@@ -95,7 +115,8 @@ def table_rows(res: dict) -> list:
     rows = []
     if "pgd" in res:
         p = res["pgd"]
-        rows.append((f"PGD error (ε={255 * p['eps']:g}/255, {p['steps']} steps)", 100 * p["error"]))
+        rows.append((f"PGD error (ε={255 * p['eps']:g}/255, {p['steps']} steps, {p.get('form', 'authors')})",
+                     100 * p["error"]))
     if "fgsm" in res:
         rows.append((f"FGSM error (ε={255 * res['fgsm']['eps']:g}/255)", 100 * res["fgsm"]["error"]))
     return rows

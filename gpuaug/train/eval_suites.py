@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from types import SimpleNamespace
 
-from .eval_adversarial import FGSM_EPS, PGD_EPS, PGD_STEP_SIZE, PGD_STEPS
+from .eval_adversarial import FGSM_EPS, PGD_EPS, PGD_FORMS, PGD_STEP_SIZE, PGD_STEPS
 
 
 def _eps(text: str) -> float:
@@ -49,6 +49,10 @@ def add_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pgd-eps", type=_eps, default=PGD_EPS, help="PGD budget, e.g. 2/255 (default)")
     g.add_argument("--pgd-steps", type=_positive_int, default=PGD_STEPS, help="PGD steps (default 20)")
     g.add_argument("--pgd-step-size", type=_eps, default=PGD_STEP_SIZE, help="PGD step size (default 0.5/255)")
+    g.add_argument("--pgd-form", choices=tuple(PGD_FORMS), default="authors",
+                   help="authors (default): as the PixMix/IPMix code runs it, the projection ball centred on the "
+                        "random start (up to 2 eps from the clean image), what their tables report; strict: the "
+                        "eps-ball around the clean image")
     g.add_argument("--fgsm", action="store_true", help="FGSM error on the clean validation set (NoisyMix)")
     g.add_argument("--fgsm-eps", type=_eps, default=FGSM_EPS, help="FGSM step, e.g. 4/255 (default; an assumption, "
                    "see README)")
@@ -91,7 +95,8 @@ def run(args, model, classes, cfg, d, amp_dtype, norm, clean_ds, clean_pred, log
 
         attacks = {}
         if args.pgd:
-            attacks["pgd"] = {"eps": args.pgd_eps, "steps": args.pgd_steps, "step_size": args.pgd_step_size}
+            attacks["pgd"] = {"eps": args.pgd_eps, "steps": args.pgd_steps, "step_size": args.pgd_step_size,
+                              "form": args.pgd_form}
         if args.fgsm:
             attacks["fgsm"] = {"eps": args.fgsm_eps}
         log(f"adversarial ({', '.join(attacks)}) on {len(clean_ds)} clean images, float32, model in eval mode")

@@ -5,6 +5,12 @@
   sorted by confidence and cut into adaptive bins of ``bin_size`` = 100 consecutive
   predictions (the last bin takes the remainder);
   RMS = sqrt( sum_b (|b| / n) * (mean confidence_b - accuracy_b)^2 ).
+  By default (``calibration="official"``) the sum runs over every bin but the last, the
+  most confident one, as ``calib_err`` of the papers' ``calibration_tools.py`` does (its
+  loop is ``range(len(bins) - 1)``; the weights keep n over all predictions): that is the
+  number in their tables. ``"all-bins"`` sums every bin. With fewer than two bins
+  (n < 200) the official sum is empty and the value is reported as NaN (the official
+  code returns 0 there, or fails for n < 100).
 * ImageNet-C: error E(c, s) per corruption c and severity s = 1..5; CE_c =
   sum_s E(c, s) / sum_s E_AlexNet(c, s); mCE = mean over the 15 benchmark corruptions
   (Hendrycks & Dietterich, 2019). Layout: ``<root>/<corruption>/<severity>/<wnid>/*.JPEG``.
@@ -53,8 +59,20 @@ ALEXNET_ERR = dict(zip(CORRUPTIONS, (
 
 
 # ----------------------------------------------------------------------------- metrics
-def rms_calibration_error(confidence, correct, bin_size: int = 100) -> float:
-    """RMS calibration error with adaptive bins of ``bin_size`` sorted predictions."""
+# The forms of the RMS calibration error, by name -> what the report says about each.
+CALIBRATION_FORMS = {
+    "official": "RMS over adaptive bins of 100 sorted predictions, the last (most confident) bin left out "
+                "as calib_err of AugMix/PixMix calibration_tools.py does; NaN under 200 predictions",
+    "all-bins": "RMS over adaptive bins of 100 sorted predictions, every bin included",
+}
+
+
+def rms_calibration_error(confidence, correct, bin_size: int = 100, form: str = "official") -> float:
+    """RMS calibration error with adaptive bins of ``bin_size`` sorted predictions;
+    ``form`` "official" leaves the last bin out (the papers' ``calib_err``), "all-bins"
+    keeps it (see the module docstring)."""
+    if form not in CALIBRATION_FORMS:
+        raise ValueError(f"unknown calibration form {form!r}; one of {', '.join(CALIBRATION_FORMS)}")
     confidence = np.asarray(confidence, np.float64)
     correct = np.asarray(correct, np.float64)
     n = len(confidence)
@@ -63,8 +81,11 @@ def rms_calibration_error(confidence, correct, bin_size: int = 100) -> float:
     order = np.argsort(confidence, kind="stable")
     confidence, correct = confidence[order], correct[order]
     bins = max(1, n // bin_size)
+    used = bins - 1 if form == "official" else bins
+    if used == 0:
+        return float("nan")
     total = 0.0
-    for b in range(bins):
+    for b in range(used):
         lo, hi = b * bin_size, (b + 1) * bin_size if b < bins - 1 else n
         gap = confidence[lo:hi].mean() - correct[lo:hi].mean()
         total += (hi - lo) / n * gap * gap
@@ -112,13 +133,14 @@ def predict(model, loader, d: distributed.Dist, amp_dtype=None, subset: list[int
             "correct5": np.concatenate([p[2] for p in parts]), "loss_sum": sum(p[3] for p in parts)}
 
 
-def summarize(pred: dict) -> dict:
+def summarize(pred: dict, calibration: str = "official") -> dict:
+    """Top-1/top-5 error, mean loss and the RMS calibration error of form ``calibration``."""
     n = len(pred["correct"])
     if n == 0:
         return {"n": 0}
     return {"n": n, "top1_error": float(1 - pred["correct"].mean()), "top5_error": float(1 - pred["correct5"].mean()),
             "loss": pred["loss_sum"] / n,
-            "rms_calibration_error": rms_calibration_error(pred["confidence"], pred["correct"])}
+            "rms_calibration_error": rms_calibration_error(pred["confidence"], pred["correct"], form=calibration)}
 
 
 # ----------------------------------------------------------------------------- suites
@@ -127,6 +149,10 @@ def _loader(dataset: Dataset, cfg, d) -> TorchLoader:
     return TorchLoader(dataset, cfg.batch_size, train=False, image_size=cfg.image_size, device=d.device,
                        num_workers=cfg.workers, seed=0, shard=(d.rank, d.world), drop_last=False, crop=cfg.crop,
                        mean=mean, std=std)
+
+
+def _calibration(cfg) -> str:
+    return getattr(cfg, "calibration", "official")
 
 
 def corruption_layout(root: Path, bar: bool = False) -> str:
@@ -167,7 +193,8 @@ def evaluate_corruptions(model, root, classes, cfg, d, amp_dtype=None, log=print
                 if not folder.is_dir():
                     continue
                 ds = image_folder(folder, list(classes))
-            res = summarize(predict(model, _loader(ds, cfg, d), d, amp_dtype, limit_batches=cfg.limit_batches))
+            res = summarize(predict(model, _loader(ds, cfg, d), d, amp_dtype, limit_batches=cfg.limit_batches),
+                            _calibration(cfg))
             errs.append(res["top1_error"])
             calib.setdefault(c, []).append(res["rms_calibration_error"])
         if errs:
@@ -175,6 +202,10 @@ def evaluate_corruptions(model, root, classes, cfg, d, amp_dtype=None, log=print
             log(f"  {c:<18} " + " ".join(f"{100 * e:5.1f}" for e in errs))
     out = {"layout": layout, "errors": errors, "rms_calibration_error": calib}
     bench = {c: e for c, e in errors.items() if c in (CBAR_CORRUPTIONS if bar else CORRUPTIONS)}
+    # The headline means cover the benchmark corruptions only (the 15, or the 10 -Bar ones);
+    # held-out ones a folder also holds (CIFAR-10-C ships 4) are reported per corruption.
+    out["averaged_over"] = list(bench)
+    out["mean_rms_calibration_error"] = (float(np.mean([np.mean(calib[c]) for c in bench])) if bench else None)
     if layout == "imagenet-c":
         ces, mce = ce_and_mce(bench)
         out.update(ce=ces, mce=mce, mean_error=float(np.mean([np.mean(e) for e in bench.values()])) if bench else None)
@@ -194,7 +225,21 @@ def evaluate_subset(model, root, classes, cfg, d, amp_dtype=None) -> dict:
                          f"(the model knows {len(classes)} classes)")
     subset = [index[c] for c in ds.classes]
     return summarize(predict(model, _loader(ds, cfg, d), d, amp_dtype, subset=subset,
-                             limit_batches=cfg.limit_batches)) | {"classes": len(subset)}
+                             limit_batches=cfg.limit_batches), _calibration(cfg)) | {"classes": len(subset)}
+
+
+def definitions(calibration: str, amp_dtype=None, pgd_form: str | None = None) -> dict:
+    """What the report's numbers mean: the calibration form, the precision of the forward
+    passes and, when PGD ran, its form (for eval.json and the printed report)."""
+    from .eval_adversarial import PGD_FORMS
+
+    precision = ("float32, as the official evaluation code" if amp_dtype is None else
+                 f"{str(amp_dtype).removeprefix('torch.')} autocast (by option; the official code evaluates in "
+                 "float32); the attacks run in float32")
+    out = {"calibration": f"{calibration}: {CALIBRATION_FORMS[calibration]}", "precision": precision}
+    if pgd_form is not None:
+        out["pgd"] = f"{pgd_form}: {PGD_FORMS[pgd_form]}"
+    return out
 
 
 def format_table(results: dict) -> str:
@@ -209,15 +254,17 @@ def format_table(results: dict) -> str:
         rows.append(("clean RMS calibration error", 100 * r["rms_calibration_error"]))
     if "corruptions" in results:
         c = results["corruptions"]
+        over = f"{len(c['averaged_over'])} benchmark corruptions"
         if c.get("mce") is not None:
-            rows.append(("ImageNet-C mCE (AlexNet = 100)", 100 * c["mce"]))
+            rows.append((f"ImageNet-C mCE (AlexNet = 100; {over})", 100 * c["mce"]))
         if c.get("mean_error") is not None:
-            rows.append((f"{'ImageNet-C' if c['layout'] == 'imagenet-c' else 'CIFAR-C'} mean error", 100 * c["mean_error"]))
-        calib = [np.mean(v) for v in c["rms_calibration_error"].values()]
-        if calib:
-            rows.append(("corruption RMS calibration error", 100 * float(np.mean(calib))))
+            name = "ImageNet-C" if c["layout"] == "imagenet-c" else "CIFAR-C"
+            rows.append((f"{name} mean error ({over})", 100 * c["mean_error"]))
+        if c.get("mean_rms_calibration_error") is not None:
+            rows.append((f"corruption RMS calibration error ({over})", 100 * c["mean_rms_calibration_error"]))
     if results.get("corruptions_bar", {}).get("mean_error") is not None:
-        rows.append(("CIFAR-10-C-Bar mean error", 100 * results["corruptions_bar"]["mean_error"]))
+        b = results["corruptions_bar"]
+        rows.append((f"CIFAR-10-C-Bar mean error ({len(b['averaged_over'])} -Bar corruptions)", 100 * b["mean_error"]))
     for name in ("imagenet_r", "imagenet_a"):
         if name in results:
             label = name.replace("imagenet_", "ImageNet-").replace("-r", "-R").replace("-a", "-A")
@@ -242,4 +289,11 @@ def format_table(results: dict) -> str:
             for name, errs in c["errors"].items():
                 ce = f" {100 * c['ce'][name]:6.1f}" if name in c.get("ce", {}) else ""
                 lines.append(f"{name:<{w}} " + " ".join(f"{100 * e:5.1f}" for e in errs) + ce)
+    notes = dict(results.get("definitions", {}))
+    for key, label in (("imagenet_p", "ImageNet-P"), ("cifar_p", "CIFAR-P")):
+        if results.get(key, {}).get("averaged_over"):
+            notes[f"{label} mean over"] = ", ".join(results[key]["averaged_over"])
+    if notes:
+        w = max(len(k) for k in notes)
+        lines += ["", "definitions:"] + [f"  {k:<{w}}  {v}" for k, v in notes.items()]
     return "\n".join(lines)

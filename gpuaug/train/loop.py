@@ -382,8 +382,10 @@ def _train(cfg, d, out: Path, log) -> dict:
                 val = summarize(predict(net, val_loader, d, amp_dtype, limit_batches=cfg.limit_val_batches))
                 record.update(val_top1=1 - val["top1_error"], val_top5=1 - val["top5_error"], val_loss=val["loss"],
                               val_rms_calibration_error=val["rms_calibration_error"])
+                rms = val["rms_calibration_error"]
+                rms = "n/a (under 200 predictions)" if rms != rms else f"{100 * rms:.1f}%"
                 log(f"  validation: top-1 {100 * record['val_top1']:.1f}%  top-5 {100 * record['val_top5']:.1f}%  "
-                    f"loss {val['loss']:.3f}  RMS calibration error {100 * val['rms_calibration_error']:.1f}%")
+                    f"loss {val['loss']:.3f}  RMS calibration error {rms}")
             record["time"] = time.time()
             history.append(record)
             if d.main:
