@@ -107,15 +107,26 @@ class CifarSplit:
     files: list      # the pickle file of each sample's batch, for messages
 
 
-def find_root(root) -> Path | None:
-    """The folder holding the CIFAR batches: ``root`` itself or its ``cifar-10-batches-py`` /
-    ``cifar-100-python`` subfolder (torchvision's ``root``); None when there is none."""
-    root = Path(root).expanduser()
-    for candidate in (root, root / CIFAR10_DIR, root / CIFAR100_DIR):
-        if (candidate / "data_batch_1").is_file() or ((candidate / "meta").is_file()
-                                                       and (candidate / "train").is_file()):
-            return candidate
+def _kind_of(folder: Path) -> str | None:
+    if (folder / "data_batch_1").is_file():
+        return "cifar10"
+    if (folder / "meta").is_file() and (folder / "train").is_file():
+        return "cifar100"
     return None
+
+
+def find_root(root, kind: str | None = None) -> Path | None:
+    """The folder holding the CIFAR batches: ``root`` itself or its ``cifar-10-batches-py`` /
+    ``cifar-100-python`` subfolder (torchvision's ``root``); ``kind`` ("cifar10" |
+    "cifar100") picks one when ``root`` holds both; None when there is none."""
+    if kind not in (None, "cifar10", "cifar100"):
+        raise ValueError(f"kind must be 'cifar10', 'cifar100' or None, got {kind!r}")
+    root = Path(root).expanduser()
+    found = [c for c in (root, root / CIFAR10_DIR, root / CIFAR100_DIR) if _kind_of(c) in ((kind,) if kind else
+                                                                                          ("cifar10", "cifar100"))]
+    if len(found) > 1 and kind is None and root not in found:
+        raise ValueError(f"{root} holds both {CIFAR10_DIR}/ and {CIFAR100_DIR}/: pass kind='cifar10' or 'cifar100'")
+    return found[0] if found else None
 
 
 def _column(d: dict, key: bytes, path: Path, n: int | None = None) -> list:
@@ -128,14 +139,15 @@ def _column(d: dict, key: bytes, path: Path, n: int | None = None) -> list:
     return values
 
 
-def load_split(root, train: bool) -> CifarSplit:
+def load_split(root, train: bool, kind: str | None = None) -> CifarSplit:
     """CIFAR-10 (``data_batch_1..5`` / ``test_batch`` + ``batches.meta``) or CIFAR-100
     (``train`` / ``test`` + ``meta``, fine labels) from ``root`` (see :func:`find_root`)."""
-    folder = find_root(root)
+    folder = find_root(root, kind)
     if folder is None:
-        raise FileNotFoundError(f"{root} holds no CIFAR-10/100 python files (data_batch_1.. or train + meta, "
+        what = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}.get(kind, "CIFAR-10/100")
+        raise FileNotFoundError(f"{root} holds no {what} python files (data_batch_1.. or train + meta, "
                                 f"directly or in {CIFAR10_DIR}/ or {CIFAR100_DIR}/); gpuaug does not download them")
-    if (folder / "data_batch_1").is_file():
+    if _kind_of(folder) == "cifar10":
         names = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
         meta, key, class_key, kind = "batches.meta", b"labels", b"label_names", "cifar10"
     else:

@@ -54,7 +54,8 @@ def test_class_order_matches_torchvision(clean_tree):
 
 def test_odd_files_decode_shapes_dtypes(odd_tree):
     root, kept, _ = odd_tree
-    loader = _quiet(ImageFolderLoader, root, 5, augment=gpuaug.AugMix(), cifar=False, dtype="float16", **CPU)
+    loader = _quiet(ImageFolderLoader, root, 5, augment=gpuaug.AugMix(), cifar=False, dtype="float16",
+                    memory_format="channels_last", **CPU)
     n = 0
     for images, labels in loader:
         assert images.dtype == torch.float16 and images.shape[1:] == (3, 32, 32)

@@ -381,7 +381,8 @@ def make_loader(args, train: bool):
         return ImageFolderLoader(str(folder), batch_size=args.batch_size, augment=augment, mixing=mixing,
                                  jsd=jsd, train=train, image_size=args.image_size, device=str(args.device),
                                  num_threads=args.workers, seed=args.seed, shard=tuple(args.shard),
-                                 drop_last=train, dtype=dtype, mean=mean, std=std,
+                                 drop_last=train, dtype=dtype, mean=mean, std=std, cifar=args.crop == "pad",
+                                 memory_format="channels_last",
                                  **({} if getattr(args, "validate", None) is None else {"validate": args.validate}))
     dataset = load_split(spec, train, None if train else getattr(args, "classes", None), getattr(args, "validate", None))
     if dataset is None:
