@@ -75,13 +75,14 @@ def sgd_with_cosine(net, loader, epochs=1):
 
 def test_augmix_authors_loop(data):
     """AugMix's cifar.py: a list of views, torch.cat, torch.split, the JSD term."""
-    args = SimpleNamespace(batch_size=10, eval_batch_size=8, severity=3, mixture_width=3, mixture_depth=-1,
-                           all_ops=False, no_jsd=False, num_workers=4)
+    args = SimpleNamespace(batch_size=10, eval_batch_size=8, aug_severity=3, mixture_width=3, mixture_depth=-1,
+                           aug_prob_coeff=1.0, all_ops=False, no_jsd=False, num_workers=4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # num_workers / pin_memory: said once, ignored
         train_loader = gpuaug.CIFARLoader(  # was: CIFAR10 + AugMixDataset + DataLoader(shuffle=True)
-            data.root, args.batch_size, augment=gpuaug.AugMix(severity=args.severity, width=args.mixture_width,
-                                                              depth=args.mixture_depth, all_ops=args.all_ops),
+            data.root, args.batch_size, augment=gpuaug.AugMix(
+                severity=args.aug_severity, width=args.mixture_width, depth=args.mixture_depth,
+                alpha=args.aug_prob_coeff, all_ops=args.all_ops),
             jsd=not args.no_jsd, num_workers=args.num_workers, pin_memory=True, **CPU)
         test_loader = gpuaug.CIFARLoader(data.root, args.eval_batch_size, train=False,
                                          num_workers=args.num_workers, pin_memory=True, **CPU)
