@@ -269,3 +269,17 @@ def test_trainer_keeps_channels_last_and_its_crop(folder32, monkeypatch):
     assert made["memory_format"] == "channels_last" and made["cifar"] is True and made["image_size"] == 32
     assert made["mean"] == (0.5, 0.5, 0.5)
     assert os.environ.get("CUDA_VISIBLE_DEVICES", "") is not None
+
+
+@pytest.mark.gpu
+def test_cifar_loader_on_the_gpu(cifar_root):
+    """The external source moved to the GPU: same evaluation batches as the CPU pipeline."""
+    cpu = gpuaug.CIFARLoader(cifar_root, 4, train=False, **CPU)
+    gpu = gpuaug.CIFARLoader(cifar_root, 4, train=False, device="cuda")
+    for (x, y), (gx, gy) in zip(cpu, gpu):
+        assert gx.is_cuda and gx.is_contiguous() and torch.equal(gy.cpu(), y)
+        assert torch.allclose(gx.cpu(), x, atol=1e-6)
+    views, labels = next(iter(gpuaug.CIFARLoader(cifar_root, 4, augment=gpuaug.AugMix(), jsd=True, device="cuda",
+                                                 memory_format="channels_last")))
+    assert isinstance(views, list) and labels.is_cuda
+    assert all(v.is_cuda and v.is_contiguous(memory_format=torch.channels_last) for v in views)
