@@ -18,7 +18,8 @@ number of workers, and a resumed run continues the same stream from a given batc
 
 Data sets (``--data``): an ImageFolder root with ``train/`` and ``val/`` class folders
 (ImageNet layout), a CIFAR-10 (``cifar-10-batches-py``) or CIFAR-100 (``cifar-100-python``)
-folder as downloaded from the authors' site (read from its pickles, never downloaded), or
+folder as downloaded from the authors' site (read from its pickles by :mod:`gpuaug.cifarfile`'s
+restricted unpickler, never downloaded), or
 nothing: the built-in shapes set (:mod:`gpuaug.train.synthetic`).
 """
 
