@@ -12,7 +12,8 @@ a few files' headers; a CIFAR loader's always) or an ``image_size`` of 64 or les
 explicitly choose ``"cifar"``, anything else ``"imagenet"``; the choice and the reason are
 logged once per process at INFO on ``gpuaug.loader``, as ``device="auto"`` is. Arguments
 given explicitly (``image_size``, ``cifar`` -- the crop --, ``mean``, ``std``) always win
-over the preset's values.
+over the preset's values; with all four given no preset applies (``loader.preset`` is
+None) and nothing is inferred.
 """
 
 from __future__ import annotations
@@ -37,14 +38,15 @@ class Preset:
 
 
 PRESETS = {"cifar": Preset(32, True, "half"), "imagenet": Preset(224, False, "imagenet")}
+GIVEN_ALL = "every setting given"
 
 
 @dataclass(frozen=True)
 class Resolved:
     """The settings a loader runs with, and where the preset came from."""
 
-    preset: str
-    reason: str  # "given", or why it was inferred
+    preset: str | None  # None: every setting was given
+    reason: str  # "given", GIVEN_ALL, or why it was inferred
     image_size: int
     cifar: bool
     mean: tuple
@@ -104,10 +106,10 @@ def resolve(preset=None, image_size=None, cifar=None, mean=None, std=None, sides
             raise ValueError(f"preset must be one of {sorted(PRESETS)} or None (inferred), got {preset!r}")
         name, reason = preset, "given"
     elif image_size is not None and cifar is not None and mean is not None and std is not None:
-        name, reason = ("cifar" if cifar else "imagenet"), "every setting given"
+        name, reason = None, GIVEN_ALL  # nothing left for a preset to set
     else:
         name, reason = infer(sides() if sides is not None else set(), image_size)
-    p = PRESETS[name]
+    p = PRESETS[name or "imagenet"]
     p_mean, p_std = mean_std(p.normalization)
     out = Resolved(name, reason, p.image_size if image_size is None else int(image_size),
                    p.cifar if cifar is None else bool(cifar),
@@ -128,7 +130,8 @@ def describe(settings: dict) -> str:
 
 def log_once(kind: str, settings: dict, resolved: Resolved) -> None:
     """The INFO line giving a loader's resolved settings, once per process for each set."""
-    why = "" if resolved.reason == "given" else f" (preset inferred: {resolved.reason}; pass preset= to choose)"
+    inferred = resolved.reason not in ("given", GIVEN_ALL)
+    why = f" (preset inferred: {resolved.reason}; pass preset= to choose)" if inferred else ""
     line = f"gpuaug {kind}: {describe(settings)}{why}"
     if line not in _told:
         _told.add(line)

@@ -283,3 +283,13 @@ def test_cifar_loader_on_the_gpu(cifar_root):
                                                  memory_format="channels_last")))
     assert isinstance(views, list) and labels.is_cuda
     assert all(v.is_cuda and v.is_contiguous(memory_format=torch.channels_last) for v in views)
+
+
+def test_every_setting_given_uses_no_preset_and_reads_no_header(folder32, fresh_log, caplog, monkeypatch):
+    """The trainer's call: nothing inferred, no file opened for it, no 'inferred' in the log."""
+    monkeypatch.setattr(presets, "image_sides", lambda files: pytest.fail("no header needs reading"))
+    with caplog.at_level(logging.INFO, logger="gpuaug.loader"):
+        loader = gpuaug.ImageFolderLoader(folder32, 4, validate="header", image_size=32, cifar=True,
+                                          mean=(0.5,) * 3, std=(0.5,) * 3, **CPU)
+    assert loader.preset is None and "preset=None" in repr(loader)
+    assert [r for r in caplog.records if "image_size=32" in r.getMessage() and "inferred" not in r.getMessage()]
