@@ -2,6 +2,7 @@
 augmentations (CUDA kernels, DALI graph nodes) with a CPU twin."""
 
 from . import ops
+from .cifarloader import CIFARLoader
 from .loader import FileListLoader, ImageFolderLoader, WebDatasetLoader
 from .methods import AugMix, CutMix, Cutout, DynamicMixup, IPMix, Method, Mixup, NoisyMix, PixMix, make_method
 from .mixing import MixingSet
@@ -9,7 +10,7 @@ from .mixing import MixingSet
 __version__ = "0.1.0"
 __all__ = [
     "ops", "Method", "AugMix", "PixMix", "IPMix", "DynamicMixup", "NoisyMix", "Mixup", "CutMix",
-    "Cutout", "make_method", "MixingSet", "ImageFolderLoader", "FileListLoader", "WebDatasetLoader",
+    "Cutout", "make_method", "MixingSet", "ImageFolderLoader", "FileListLoader", "WebDatasetLoader", "CIFARLoader",
     "__version__",
 ]
 

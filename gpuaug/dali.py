@@ -210,6 +210,10 @@ def _read(source, shard_id: int, num_shards: int, seed: int):
 
     if source.get("presharded"):  # the list is this rank's share already
         shard_id, num_shards = 0, 1
+    if source["kind"] == "arrays":  # decoded uint8 HWC images from memory, already this rank's share
+        images, labels = fn.external_source(source=source["batches"], num_outputs=2, batch=True,
+                                            layout=["HWC", ""], dtype=[types.UINT8, types.INT32])
+        return images, labels
     common = dict(shard_id=shard_id, num_shards=num_shards, pad_last_batch=True, name="reader", seed=seed)
     if source["kind"] == "files":
         jpegs, labels = fn.readers.file(files=source["files"], labels=source["labels"],
@@ -221,6 +225,19 @@ def _read(source, shard_id: int, num_shards: int, seed: int):
         initial_fill=source.get("initial_fill", 256), **common)
     labels = fn.python_function(cls, function=_parse_labels, batch_processing=True)
     return jpegs, fn.cast(labels, dtype=types.INT32)
+
+
+def _decoded(encoded, source, gpu: bool, side: int | None = None):
+    """The reader's images decoded to uint8 HWC RGB (on the GPU for a GPU pipeline), resized
+    to ``side`` x ``side`` when given; an "arrays" source is decoded already."""
+    from nvidia.dali import fn, types
+
+    if source["kind"] == "arrays":
+        images = encoded.gpu() if gpu else encoded
+        same = side is None or source.get("side") == side
+        return images if same else fn.resize(images, size=(side, side))
+    images = fn.decoders.image(encoded, device="mixed" if gpu else "cpu", output_type=types.RGB)
+    return images if side is None else fn.resize(images, size=(side, side))
 
 
 def _parse_labels(texts):
@@ -269,13 +286,16 @@ def training_pipeline(source, batch_size: int, method: Method | None = None, mix
         jpegs, labels = _read(source, shard_id, num_shards, seed)
         decoder = "mixed" if gpu else "cpu"
         if cifar:
-            images = fn.decoders.image(jpegs, device=decoder, output_type=types.RGB)
-            images = fn.resize(images, size=(image_size, image_size))
+            images = _decoded(jpegs, source, gpu, image_size)
             padded = image_size + 8
             images = fn.crop(images, crop=(padded, padded), out_of_bounds_policy="pad", fill_values=0)
             steps = [i / 8 for i in range(9)]
             images = fn.crop(images, crop=(image_size, image_size),
                              crop_pos_x=fn.random.uniform(values=steps), crop_pos_y=fn.random.uniform(values=steps))
+        elif source["kind"] == "arrays":
+            images = fn.random_resized_crop(_decoded(jpegs, source, gpu), size=(image_size, image_size),
+                                            random_area=[0.08, 1.0], random_aspect_ratio=[0.75, 4 / 3],
+                                            num_attempts=10)
         else:
             images = fn.decoders.image_random_crop(jpegs, device=decoder, output_type=types.RGB,
                                                    random_area=[0.08, 1.0], random_aspect_ratio=[0.75, 4 / 3],
@@ -299,7 +319,7 @@ def validation_pipeline(source, batch_size: int, image_size: int = 224, cifar: b
                         mean=MEAN, std=STD):
     """reader -> decode -> resize short side to image_size / 0.875 (256 for 224) -> centre
     crop ``image_size`` -> normalise. ``cifar=True``: resize to ``image_size`` only."""
-    from nvidia.dali import fn, types
+    from nvidia.dali import fn
     from nvidia.dali.pipeline import Pipeline
 
     gpu = device_id is not None
@@ -307,11 +327,10 @@ def validation_pipeline(source, batch_size: int, image_size: int = 224, cifar: b
                     prefetch_queue_depth=prefetch)
     with pipe:
         jpegs, labels = _read(source, shard_id, num_shards, seed)
-        images = fn.decoders.image(jpegs, device="mixed" if gpu else "cpu", output_type=types.RGB)
         if cifar:
-            images = normalize(fn.resize(images, size=(image_size, image_size)), dtype, mean=mean, std=std)
+            images = normalize(_decoded(jpegs, source, gpu, image_size), dtype, mean=mean, std=std)
         else:
-            images = fn.resize(images, resize_shorter=round(image_size / 0.875))
+            images = fn.resize(_decoded(jpegs, source, gpu), resize_shorter=round(image_size / 0.875))
             images = normalize(images, dtype, crop=(image_size, image_size), mean=mean, std=std)
         pipe.set_outputs(images, labels.gpu() if gpu else labels)
     return pipe

@@ -26,6 +26,14 @@ Device and dtype. ``device="auto"`` (default): the current CUDA device when torc
 one, else a CPU DALI pipeline (said once per process in a log line). The output is
 float32 like torchvision's ``ToTensor`` + ``Normalize``; ``dtype="bfloat16"`` or
 ``"float16"`` halves the bytes and is the fast path for a loop under ``torch.autocast``.
+Images are contiguous NCHW like torchvision's (``memory_format="channels_last"``: the
+fast path for a channels_last model, no copy). Size, crop and normalisation come from a
+preset (:mod:`gpuaug.presets`: ``"cifar"`` or ``"imagenet"``, inferred from the data when
+not given; explicit ``image_size``/``cifar``/``mean``/``std`` win), logged once at INFO
+with the other resolved settings, which ``repr(loader)`` shows. The DataLoader attributes
+that trainers read (``sampler``, ``batch_sampler``, ``num_workers``, ``pin_memory``) are
+there (:mod:`gpuaug.loadersurface`); ``jsd=True`` yields the views as a list, or with
+``views="concat"`` one (3B, ...) tensor and the labels repeated 3 times (timm's layout).
 
 ``loader.dataset`` is a torchvision-like view of the data set (``classes``,
 ``class_to_idx``, ``samples``/``imgs``, ``targets``, ``len()``).
@@ -61,8 +69,8 @@ import warnings
 
 import numpy as np
 
-from . import datafiles
-from .normalization import mean_std
+from . import datafiles, presets
+from .loadersurface import VIEWS, DataLoaderSurface, memory_format_name, present
 
 DTYPES = ("float32", "bfloat16", "float16")
 log = logging.getLogger("gpuaug.loader")
@@ -156,16 +164,18 @@ class DatasetView:
         return f"DatasetView({len(self)} samples, {len(self._samples.classes)} classes{where})"
 
 
-class DaliLoader:
+class DaliLoader(DataLoaderSurface):
     """Base loader over :class:`gpuaug.datafiles.Samples` (use the subclasses)."""
 
     _skips_files = True  # a file DALI fails on is skipped (False: the epoch stops, see loadfail)
+    _known_order = True  # False: the reader shuffles (webdataset), so loader.sampler cannot list the order
 
     def __init__(self, samples, batch_size: int, augment=None, mixing=None, jsd: bool = False,
-                 train: bool = True, image_size: int = 224, cifar: bool | None = None,
+                 train: bool = True, image_size: int | None = None, cifar: bool | None = None,
                  device: str = "auto", num_threads: int | None = None, seed: int = 0,
                  shard="auto", drop_last: bool = False, dtype: str = "float32", prefetch: int = 2,
-                 validate: str = "decode", root=None, mean=None, std=None):
+                 validate: str = "decode", root=None, mean=None, std=None, preset: str | None = None,
+                 memory_format="contiguous", views: str = "list", num_workers=None, pin_memory=None):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if dtype not in DTYPES:
@@ -174,19 +184,23 @@ class DaliLoader:
             raise ValueError("jsd=True needs augment= a method (the views are clean, aug1, aug2)")
         if augment is not None and not train:
             raise ValueError("augment= only applies to train=True")
+        if views not in VIEWS:
+            raise ValueError(f"views must be one of {VIEWS}, got {views!r}")
+        if views == "concat" and not jsd:
+            raise ValueError("views='concat' lays out the views of jsd=True; without jsd there is one view")
         self.samples = samples
         self.batch_size, self.augment, self.jsd, self.train = batch_size, augment, jsd, train
-        self.image_size = int(image_size)
-        self.cifar = self.image_size <= 64 if cifar is None else bool(cifar)
+        self.views, self.memory_format = views, memory_format_name(memory_format)
+        self._accept_worker_args(num_workers, pin_memory)
+        self.resolved = presets.resolve(preset, image_size, cifar, mean, std, sides=lambda: self._image_sides(samples))
+        self.preset, self.image_size, self.cifar = self.resolved.preset, self.resolved.image_size, self.resolved.cifar
+        self.mean, self.std = self.resolved.mean, self.resolved.std
         device = resolve_device(device)
         self.device, self.device_id = device, _device_id(device)
         self.validate = validate
         self.dataset = DatasetView(samples, root)
         self.num_threads = num_threads or min(8, os.cpu_count() or 1)
         self.seed, self.drop_last, self.dtype, self.prefetch = int(seed), drop_last, dtype, prefetch
-        default_mean, default_std = mean_std("imagenet")
-        self.mean = tuple(default_mean if mean is None else mean)
-        self.std = tuple(default_std if std is None else std)
         self.shard_id, self.num_shards = _auto_shard() if shard == "auto" else tuple(int(v) for v in shard)
         if not 0 <= self.shard_id < self.num_shards:
             raise ValueError(f"shard must be (shard_id, num_shards) with 0 <= shard_id < num_shards, got {shard!r}")
@@ -211,6 +225,7 @@ class DaliLoader:
             warnings.warn(f"gpuaug loader: {per_rank} samples per rank is less than one batch of {batch_size} "
                           "with drop_last=True, so every epoch is empty: lower batch_size or set "
                           "drop_last=False", stacklevel=3)
+        presets.log_once("loader", self.settings(), self.resolved)
 
     # ------------------------------------------------------------ public
 
@@ -245,12 +260,35 @@ class DaliLoader:
         """The epoch the next ``iter()`` runs (its order and augmentation draws)."""
         self.epoch, self._epoch_set = int(epoch), True
 
+    def settings(self) -> dict:
+        """The resolved settings (logged once at INFO, shown by ``repr(loader)``)."""
+        out = {"batch_size": self.batch_size, "train": self.train, "preset": self.preset,
+               "image_size": self.image_size, "crop": self.resolved.crop if self.train else
+               ("as is" if self.cifar else f"short side {round(self.image_size / 0.875)}, centre crop"),
+               "mean": self.mean, "std": self.std, "dtype": self.dtype, "memory_format": self.memory_format,
+               "device": self.device}
+        if self.augment is not None:
+            out["augment"] = type(self.augment).__name__
+        if self.jsd:
+            out["views"] = self.views
+        return out
+
+    def _image_sides(self, samples) -> set:
+        return presets.image_sides(samples.files)
+
+    def _epoch_indices(self) -> list:
+        """The sample indices this rank reads in the current epoch (``loader.sampler``)."""
+        if not self._known_order:
+            raise TypeError(f"{type(self).__name__} reads its shards through a shuffle buffer: "
+                            "its sample order is not known ahead")
+        return self._rank_order(self.epoch)[:self.num_samples]
+
     def __iter__(self):
         epoch = self.epoch
         self.epoch, self._epoch_set = epoch + 1, False
         if not self._sizes():  # an empty epoch: no pipeline, no decoding
             return iter(())
-        return self._run_epoch(epoch)
+        return present(self._run_epoch(epoch), self.jsd, self.views, self.memory_format)
 
     # ------------------------------------------------------------ machinery
 
@@ -329,7 +367,7 @@ class DaliLoader:
         n_images = 1 + self.augment.jsd_views if self.jsd else 1
         names = [f"images{i}" for i in range(n_images)] + ["labels"]
         pipe = self._pipeline(source, seeds)
-        it = DALIGenericIterator(pipe, names, reader_name="reader", auto_reset=False,
+        it = DALIGenericIterator(pipe, names, reader_name=source.get("reader", "reader"), auto_reset=False,
                                  last_batch_policy=LastBatchPolicy.PARTIAL, prepare_first_batch=False)
         cast = torch.bfloat16 if self.dtype == "bfloat16" else None
         try:
@@ -490,15 +528,17 @@ class ImageFolderLoader(DaliLoader):
     """``torchvision.datasets.ImageFolder`` + ``DataLoader`` in one, decoded and augmented
     by DALI: ``for images, labels in ImageFolderLoader(root, 256, augment=gpuaug.AugMix())``.
 
-    ``augment``: a gpuaug method or None; ``jsd=True`` yields ((clean, aug1, aug2), labels)
-    (``(clean, aug)`` for a method with ``jsd_views=1``);
-    ``mixing``: a MixingSet or a folder (PixMix, IPMix); ``image_size`` 224 (ImageNet
-    recipe) or <= 64 (CIFAR recipe, or say ``cifar=``); ``device`` "auto" (default: the
-    GPU if torch sees one, else the CPU) | "cuda" | "cuda:N" | "cpu"; ``dtype`` float32
-    (default) | bfloat16 | float16 (the fast path under autocast); ``validate`` decode
-    (default, cached) | header | none. ``loader.dataset``: classes, class_to_idx, samples,
-    targets as torchvision names them; ``mean``/``std``: the normalisation on the [0, 1]
-    scale (default ImageNet's; the CIFAR scripts' is 0.5 / 0.5, :mod:`gpuaug.normalization`).
+    ``augment``: a gpuaug method or None; ``jsd=True`` yields ([clean, aug1, aug2], labels)
+    (``[clean, aug]`` for a method with ``jsd_views=1``; ``views="concat"``: one tensor);
+    ``mixing``: a MixingSet or a folder (PixMix, IPMix); ``preset`` "cifar" | "imagenet"
+    (default: inferred from the data, :mod:`gpuaug.presets`) sets ``image_size``, the crop
+    (``cifar=True``: pad 4 + random crop) and ``mean``/``std`` (on the [0, 1] scale), each
+    overridable; ``memory_format`` "contiguous" (default) | "channels_last"; ``device``
+    "auto" (default: the GPU if torch sees one, else the CPU) | "cuda" | "cuda:N" | "cpu";
+    ``dtype`` float32 (default) | bfloat16 | float16 (the fast path under autocast);
+    ``validate`` decode (default, cached) | header | none; ``num_workers``/``pin_memory``
+    accepted and ignored (warned once). ``loader.dataset``: classes, class_to_idx, samples,
+    targets as torchvision names them.
     """
 
     def __init__(self, root, batch_size: int, augment=None, validate: str = "decode", **kwargs):
@@ -528,6 +568,7 @@ class WebDatasetLoader(DaliLoader):
     with an error naming the remedy (no skipping inside a shard)."""
 
     _skips_files = False
+    _known_order = False
 
     def __init__(self, shards, batch_size: int, augment=None, image_ext=("jpg", "jpeg", "png"),
                  label_ext: str = "cls", validate: str = "decode", initial_fill: int = 256, **kwargs):

@@ -41,7 +41,7 @@ def test_gpu_node_matches_cpu_executor():
 def test_gpu_loader(clean_tree):
     root, files = clean_tree
     loader = gpuaug.ImageFolderLoader(root, 8, augment=gpuaug.AugMix(), jsd=True, image_size=64,
-                                      cifar=False, device="cuda")
+                                      cifar=False, device="cuda", memory_format="channels_last")
     seen = 0
     for (clean, a1, a2), labels in loader:
         assert clean.is_cuda and labels.is_cuda and a1.shape[1:] == (3, 64, 64)

@@ -54,7 +54,8 @@ def test_class_order_matches_torchvision(clean_tree):
 
 def test_odd_files_decode_shapes_dtypes(odd_tree):
     root, kept, _ = odd_tree
-    loader = _quiet(ImageFolderLoader, root, 5, augment=gpuaug.AugMix(), cifar=False, dtype="float16", **CPU)
+    loader = _quiet(ImageFolderLoader, root, 5, augment=gpuaug.AugMix(), cifar=False, dtype="float16",
+                    memory_format="channels_last", **CPU)
     n = 0
     for images, labels in loader:
         assert images.dtype == torch.float16 and images.shape[1:] == (3, 32, 32)
@@ -74,7 +75,7 @@ def test_odd_files_match_pillow_rgb(odd_tree):
     files = [os.path.join(root, "dog", n) for n in names]
     loader = FileListLoader(files, 4, train=False, dtype="float32", cifar=True, **CPU)
     (images, labels), = list(loader)
-    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    mean, std = np.array(loader.mean), np.array(loader.std)  # image_size=32: the CIFAR preset's 0.5 / 0.5
     got = images.permute(0, 2, 3, 1).numpy() * std + mean
     for i, f in enumerate(files):
         ref = np.asarray(Image.open(f).convert("RGB").resize((32, 32), Image.BILINEAR)) / 255.0

@@ -11,7 +11,8 @@ space-separated tokens, changes how it runs:
 
 Tokens combine: ``<!-- gpu requires=ffcv -->``. The data a block may use, prepared in
 its working folder: ``data/train`` and ``data/val`` (ImageFolder trees: 2 classes of 20
-small JPEGs each) and, when FFCV is importable, ``train.beton``.
+small JPEGs each), ``data/cifar/cifar-10-batches-py`` (CIFAR-10 python files: 5 x 8
+training and 8 test images) and, when FFCV is importable, ``train.beton``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from cifarfiles import write_cifar10
 from conftest import _jpeg
 from imagegen import natural
 
@@ -79,6 +81,7 @@ def workdir(tmp_path_factory):
     root = tmp_path_factory.mktemp("readme")
     _write_tree(root / "data" / "train")
     _write_tree(root / "data" / "val", per_class=4)
+    write_cifar10(root / "data" / "cifar", per_batch=8, test=8)
     if importlib.util.find_spec("ffcv") is not None:
         from gpuaug.ffcv import write_dataset
 

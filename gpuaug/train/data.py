@@ -18,14 +18,14 @@ number of workers, and a resumed run continues the same stream from a given batc
 
 Data sets (``--data``): an ImageFolder root with ``train/`` and ``val/`` class folders
 (ImageNet layout), a CIFAR-10 (``cifar-10-batches-py``) or CIFAR-100 (``cifar-100-python``)
-folder as downloaded from the authors' site (read from its pickles, never downloaded), or
+folder as downloaded from the authors' site (read from its pickles by :mod:`gpuaug.cifarfile`'s
+restricted unpickler, never downloaded), or
 nothing: the built-in shapes set (:mod:`gpuaug.train.synthetic`).
 """
 
 from __future__ import annotations
 
 import math
-import pickle
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,31 +117,16 @@ def image_folder(folder: Path, classes: list[str] | None = None, validate: str |
                    skipped=samples.skipped)
 
 
-def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="bytes")
-
-
 def cifar(folder: Path, train: bool) -> Dataset:
     """CIFAR-10/100 from the python-pickle layout (``data_batch_1..5``/``test_batch`` or
-    ``train``/``test`` + ``meta``)."""
-    folder = Path(folder)
-    if (folder / "data_batch_1").exists():
-        files = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
-        meta, key, names, kind = "batches.meta", b"labels", b"label_names", "cifar10"
-    elif (folder / "meta").exists() and (folder / "train").is_file():
-        files = ["train"] if train else ["test"]
-        meta, key, names, kind = "meta", b"fine_labels", b"fine_label_names", "cifar100"
-    else:
-        raise SystemExit(f"error: {folder} is not a CIFAR-10/100 python folder")
-    data, labels = [], []
-    for name in files:
-        d = _unpickle(folder / name)
-        data.append(np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-        labels.extend(d[key])
-    classes = [c.decode() for c in _unpickle(folder / meta)[names]]
-    return Dataset(kind, str(folder), classes, np.asarray(labels, np.int64),
-                   arrays=np.ascontiguousarray(np.concatenate(data)))
+    ``train``/``test`` + ``meta``), read by :mod:`gpuaug.cifarfile` (no code from the data runs)."""
+    from ..cifarfile import CifarFileError, load_split as load_cifar
+
+    try:
+        split = load_cifar(folder, train)
+    except (CifarFileError, FileNotFoundError) as err:
+        raise SystemExit(f"error: {err}") from None
+    return Dataset(split.kind, split.root, split.classes, split.labels, arrays=split.images)
 
 
 def resolve_data(data: str | None, out_dir: str | None = None, seed: int = 0, log=print) -> dict:
@@ -397,7 +382,8 @@ def make_loader(args, train: bool):
         return ImageFolderLoader(str(folder), batch_size=args.batch_size, augment=augment, mixing=mixing,
                                  jsd=jsd, train=train, image_size=args.image_size, device=str(args.device),
                                  num_threads=args.workers, seed=args.seed, shard=tuple(args.shard),
-                                 drop_last=train, dtype=dtype, mean=mean, std=std,
+                                 drop_last=train, dtype=dtype, mean=mean, std=std, cifar=args.crop == "pad",
+                                 memory_format="channels_last",
                                  **({} if getattr(args, "validate", None) is None else {"validate": args.validate}))
     dataset = load_split(spec, train, None if train else getattr(args, "classes", None), getattr(args, "validate", None))
     if dataset is None:
