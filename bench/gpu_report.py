@@ -2,7 +2,8 @@
 (``python -m bench.gpu_report OUT_DIR [--copy-to bench/results/GPU-VALIDATION.md]``).
 
 Reads ``steps.jsonl`` (one line per step: name, status, seconds, reason, log) and the JSON
-the steps wrote (``env.json``, ``bench-*.json``, ``step-ratio.json``, ``doctor.json``), and
+the steps wrote (``env.json``, ``bench-*.json``, ``step-ratio.json``, ``memcheck.json``,
+``doctor.json``), and
 states each goal of the GPU validation against what was measured — or why it was not.
 """
 
@@ -94,19 +95,31 @@ def step_ratio_line(out: Path) -> str:
     label = f"| ResNet-50 step rate with IPMix + JSD / without | ≥ {STEP_RATIO_GOAL:.0%} |"
     if not result:
         return f"{label} not measured | — |"
-    ratio = result["ratio"]
+    ratio = result.get("ratio")
+    if ratio is None:  # stopped after its first half
+        done = ", ".join(f"{name} {r['steps_per_s']:.2f} steps/s" for name, r in result.get("runs", {}).items())
+        return f"{label} partial: {done or 'no run finished'}; the other half did not finish | — |"
     on_gpu = str(result.get("settings", {}).get("device", "")).startswith("cuda")
     verdict = ("met" if ratio >= STEP_RATIO_GOAL else "NOT met") if on_gpu else "CPU smoke only: not a figure"
     return f"{label} {ratio:.1%} ({result['settings'].get('arch')}, batch {result['settings'].get('batch')}) | {verdict} |"
 
 
-def memcheck_line(steps: list[dict]) -> str:
+def memcheck_line(steps: list[dict], out: Path | None = None) -> str:
+    """Clean only when the step passed and the sanitizer's verdict (``memcheck.json``,
+    written by ``bench.gpu_memcheck --sanitize``) says so; a time-out reads "timed out"."""
     step = next((s for s in steps if s["name"] == "memcheck"), None)
-    label = "| compute-sanitizer memcheck, every kernel family and method | clean |"
+    label = "| compute-sanitizer memcheck, every gpuaug kernel | clean |"
     if step is None:
         return f"{label} not run | — |"
-    if step["status"] == "passed":
+    found = (_load(out / "memcheck.json") if out is not None else None) or {}
+    if step["status"] == "timeout" or found.get("verdict") == "timed out":
+        return f"{label} timed out: {step.get('reason') or found.get('detail')} | — |"
+    if step["status"] == "passed" and found.get("verdict") == "clean":
         return f"{label} clean (0 errors) | met |"
+    if found.get("verdict") == "errors":
+        return f"{label} {found.get('errors')} error(s): see memcheck.log | NOT met |"
+    if step["status"] == "passed":  # passed, but no clean verdict written
+        return f"{label} no verdict in memcheck.json | — |"
     return f"{label} {step['status']}: {step.get('reason') or 'see log'} | {'NOT met' if step['status'] == 'failed' else '—'} |"
 
 
@@ -127,9 +140,10 @@ def render(out: Path, dry_run: bool) -> str:
               "## Steps", "", "| step | status | seconds | detail |", "|---|---|---|---|"]
     for s in steps:
         detail = (s.get("reason") or "").replace("|", "/")
-        lines.append(f"| {s['name']} | {s['status']} | {s.get('seconds', 0):.0f} | {detail} (`{s.get('log', '')}`) |")
+        log = f" (`{s['log']}`)" if s.get("log") else ""
+        lines.append(f"| {s['name']} | {s['status']} | {s.get('seconds', 0):.0f} | {detail}{log} |")
     lines += ["", "## Goals (224², batch 256)", "", "| goal | target | measured | verdict |", "|---|---|---|---|"]
-    lines += throughput_lines(out) + roofline_lines(out) + [step_ratio_line(out), memcheck_line(steps)]
+    lines += throughput_lines(out) + roofline_lines(out) + [step_ratio_line(out), memcheck_line(steps, out)]
     lines += ["", "Raw results: `results.tar` next to this file (every step's log and JSON); `log`: all output.", ""]
     return "\n".join(lines)
 

@@ -11,14 +11,17 @@ bf16 autocast and channels_last on CUDA, the model of ``bench.train.Step``:
                  training stream (the serial case: nothing overlaps the augmentation).
 
 ``ratio`` = augmented steps/s / plain steps/s (goal on a GPU: >= 0.95 for IPMix + JSD at
-224 px, batch 256). Prints one line per run and writes JSON with the environment.
-On a CPU (``--device cpu``) it only proves the script runs: the numbers mean nothing.
+224 px, batch 256). Prints one line per run and writes JSON with the environment after
+each run (``ratio`` null until both ran), so a run stopped in its second half still
+leaves the first. On a CPU (``--device cpu``) it only proves the script runs: the
+numbers mean nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -63,10 +66,27 @@ def _time_steps(step: Step, augment, batches, steps: int, warmup: int, jsd: bool
     return time.perf_counter() - start
 
 
+def _result(args, runs: dict) -> dict:
+    import gpuaug
+
+    ratio = runs["augmented"]["steps_per_s"] / runs["plain"]["steps_per_s"] if len(runs) == 2 else None
+    return {"schema": "gpuaug-step-ratio/1", "meta": common.environment(["step_ratio", *sys.argv[1:]]),
+            "settings": {k: v for k, v in vars(args).items() if k != "out"},
+            "runs": runs, "ratio": ratio, "goal": 0.95, "gpuaug": gpuaug.__version__}
+
+
+def write_json(path, result: dict) -> None:
+    """Write ``result`` to ``path`` atomically (a reader never sees half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=1, default=str))
+    os.replace(tmp, path)
+
+
 def run(args) -> dict:
     import torch
 
-    import gpuaug
     import gpuaug.torch as gtorch
     from gpuaug.methods import make_method
 
@@ -87,11 +107,11 @@ def run(args) -> dict:
         print(f"{name:10s} {runs[name]['steps_per_s']:8.2f} steps/s  {runs[name]['images_per_s']:9.0f} img/s",
               flush=True)
         del step
-    ratio = runs["augmented"]["steps_per_s"] / runs["plain"]["steps_per_s"]
-    print(f"ratio augmented/plain = {ratio:.3f} (goal >= 0.95 on a GPU)", flush=True)
-    return {"schema": "gpuaug-step-ratio/1", "meta": common.environment(["step_ratio", *sys.argv[1:]]),
-            "settings": {k: v for k, v in vars(args).items() if k != "out"},
-            "runs": runs, "ratio": ratio, "goal": 0.95, "gpuaug": gpuaug.__version__}
+        result = _result(args, runs)
+        if args.out:
+            write_json(args.out, result)
+    print(f"ratio augmented/plain = {result['ratio']:.3f} (goal >= 0.95 on a GPU)", flush=True)
+    return result
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,10 +140,8 @@ def main(argv=None) -> int:
         raise SystemExit("error: --warmup must be >= 0")
     if args.device is None:
         args.device = "cuda" if common.cuda_available() else "cpu"
-    result = run(args)
+    run(args)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=1, default=str))
         print(f"wrote {args.out}")
     return 0
 

@@ -1,9 +1,10 @@
 """``gpuaug doctor``: what this machine's GPU path has, and whether it gives the right pixels.
 
 Reports the versions of Python, numpy, torch, CuPy, NVRTC, the CUDA runtime and driver,
-and DALI, and the visible GPUs; then checks that NVRTC compiles every kernel file (for
-the current GPU's architecture, or for ``--arch`` -- default compute_90 -- without a
-GPU), that every kernel loads on the current GPU, and that one small batch of every
+and DALI, and the visible GPUs; then checks that NVRTC compiles every kernel file with
+no warnings and no flush-to-zero instructions -- the very build the ``cuda`` backend
+runs, for the current GPU's architecture, or for ``--arch`` (default sm_90) without a
+GPU --, that every kernel loads on the current GPU, and that one small batch of every
 method on the GPU equals the cpu executor (exactly, or within the stated bound of
 :mod:`gpuaug.tolerance` for the float64 ``pow`` of PixMix and IPMix). What it cannot
 check (no GPU, no CuPy, ...) is reported as skipped with the reason; the exit status
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_ARCH = "compute_90"
+DEFAULT_ARCH = "sm_90"
 
 
 @dataclass
@@ -125,22 +126,26 @@ def kernel_files() -> list[Path]:
 
 
 def check_nvrtc(report: Report, arch: str) -> None:
-    """Compile every kernel file to PTX for ``arch`` (warnings count as a failure)."""
-    from .executors import launch
+    """Build every kernel file for ``arch`` as the cuda backend does; warnings and
+    flush-to-zero instructions count as a failure."""
+    from .executors import launch, nvrtc_build
 
     for path in kernel_files():
         t0 = time.perf_counter()
         try:
-            log = launch.compile_check(path, arch)
+            built = launch.build_file(path, arch)
         except Exception as err:
             report.add(f"NVRTC compiles {path.name} for {arch}", "failed", str(err)[:2000])
             continue
-        note = f"{time.perf_counter() - t0:.2f} s" + (f"; warnings: {log}" if log else "")
-        report.add(f"NVRTC compiles {path.name} for {arch}", "ok" if not log else "failed", note)
+        flushes = nvrtc_build.flush_to_zero_instructions(built.ptx)
+        note = f"{time.perf_counter() - t0:.2f} s" + (f"; warnings: {built.log}" if built.log else "")
+        if flushes:
+            note += f"; flushes subnormals to zero: {', '.join(flushes[:8])}"
+        report.add(f"NVRTC compiles {path.name} for {arch}", "failed" if built.log or flushes else "ok", note)
 
 
 def check_kernel_loading(report: Report, device: int) -> None:
-    """Load every kernel of every file on ``device`` (NVRTC through CuPy, as at run time)."""
+    """Load every kernel of every file on ``device`` (as at run time)."""
     from .executors.launch import get_kernel, parse_kernels
 
     for path in kernel_files():
@@ -224,9 +229,14 @@ def diagnose(arch: str | None = None, n: int = 4, size: int = 32) -> Report:
     if gpus:
         import torch
 
+        from .executors.nvrtc_build import device_arch
+
         device = torch.cuda.current_device()
-        cap = gpus[device]["capability"].replace(".", "")
-        target = arch or f"compute_{cap}"
+        try:
+            target = arch or device_arch(device)
+        except Exception as err:
+            report.add(f"NVRTC has a target for cuda:{device}", "failed", str(err)[:2000])
+            return report
         report.notes.append(f"current device cuda:{device}; NVRTC target {target}"
                             + (" (--arch)" if arch else " (the current GPU's)"))
         check_nvrtc(report, target)
@@ -235,7 +245,7 @@ def diagnose(arch: str | None = None, n: int = 4, size: int = 32) -> Report:
     else:
         target = arch or DEFAULT_ARCH
         report.notes.append(f"no GPU: {why_none}; NVRTC target {target} "
-                            f"({'--arch' if arch else 'default'}), PTX only, nothing loaded or run")
+                            f"({'--arch' if arch else 'default'}), built only, nothing loaded or run")
         check_nvrtc(report, target)
         report.add("kernels load on a GPU", "skipped", why_none)
         report.add("methods on the GPU equal the cpu executor", "skipped", why_none)
@@ -263,7 +273,7 @@ def format_report(report: Report) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON to PATH")
-    parser.add_argument("--arch", help="NVRTC target, e.g. compute_90 (default: the current GPU's, "
+    parser.add_argument("--arch", help="NVRTC target, e.g. sm_90 or compute_90 (default: the current GPU's, "
                                        f"or {DEFAULT_ARCH} without a GPU)")
     parser.add_argument("--size", type=int, default=32, help="image side of the method check batch")
     parser.add_argument("--batch", type=int, default=4, help="images in the method check batch")

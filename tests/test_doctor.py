@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from gpuaug import cli, doctor
-from gpuaug.executors import launch
+from gpuaug.executors import launch, nvrtc_build
 from gpuaug.executors.launch import KernelCompileError
 
 
@@ -38,20 +38,31 @@ def test_without_a_gpu_gpu_checks_are_skipped_with_the_reason(report):
     skipped = {c["name"]: c["detail"] for c in report["checks"] if c["status"] == "skipped"}
     assert "methods on the GPU equal the cpu executor" in skipped and "kernels load on a GPU" in skipped
     assert all("is_available() is False" in why for why in skipped.values())
-    assert any("compute_90" in n and "nothing loaded or run" in n for n in report["notes"])
+    assert any("sm_90" in n and "nothing loaded or run" in n for n in report["notes"])
 
 
 def test_a_failing_check_fails_the_run(monkeypatch, capsys):
-    def compile_check(path, arch):
+    def build_file(path, arch):
         if path.name == "mix.cu":
             raise KernelCompileError("NVRTC failed to compile mix.cu: error: boom")
-        return ""
+        return nvrtc_build.Build(arch, nvrtc_build.OPTIONS, "", "", b"")
 
-    monkeypatch.setattr(launch, "compile_check", compile_check)
+    monkeypatch.setattr(launch, "build_file", build_file)
     assert doctor.main(["--arch", "compute_80"]) == 1
     out = capsys.readouterr().out
     assert "[failed] NVRTC compiles mix.cu for compute_80: NVRTC failed" in out
     assert "[ok] NVRTC compiles apply.cu for compute_80" in out
+
+
+def test_a_build_that_flushes_subnormals_fails(monkeypatch, capsys):
+    # what CuPy's RawModule(code=...) would have run: the same options plus -ftz=true
+    def build_file(path, arch):
+        return nvrtc_build.build(path.read_text(), path.name, arch, nvrtc_build.OPTIONS + ("-ftz=true",))
+
+    monkeypatch.setattr(launch, "build_file", build_file)
+    assert doctor.main(["--arch", "sm_90"]) == 1
+    out = capsys.readouterr().out
+    assert "[failed] NVRTC compiles mix.cu for sm_90" in out and "flushes subnormals to zero: " in out
 
 
 def test_without_cupy_it_says_so(monkeypatch, capsys):

@@ -35,10 +35,14 @@ def test_several_chains_in_one_call_equal_the_cpu_executor():
 
 
 def test_pinned_upload_is_ordered_on_the_stream_and_never_overwritten():
+    # a busy stream (a ~0.5 s sleep kernel queued first) keeps all 48 copies of one size
+    # class pending, more than staging keeps idle: no pending buffer may be reused
+    torch = pytest.importorskip("torch")
     stream = cupy.cuda.Stream(non_blocking=True)
-    with stream:
+    with stream, torch.cuda.stream(torch.cuda.ExternalStream(stream.ptr)):
+        torch.cuda._sleep(10**9)
         views = [staging.upload(cupy, {"a": np.full(1000, i, np.int32), "b": np.arange(3.0) + i})
-                 for i in range(40)]
+                 for i in range(48)]
         stream.synchronize()
     for i, v in enumerate(views):
         assert int(v["a"].min()) == int(v["a"].max()) == i

@@ -73,6 +73,10 @@ def _write_run(out: Path, ratio: float, device: str = "cuda"):
     (out / "bench-roofline.json").write_text(json.dumps(roof))
     (out / "step-ratio.json").write_text(json.dumps(
         {"ratio": ratio, "settings": {"device": device, "arch": "resnet50", "batch": 256}}))
+    (out / "memcheck.json").write_text(json.dumps({"verdict": "clean", "errors": 0, "detail": "0 errors"}))
+
+
+MEMCHECK = "compute-sanitizer memcheck, every gpuaug kernel"
 
 
 def _verdicts(text: str) -> dict:
@@ -95,7 +99,7 @@ def test_report_states_each_goal(tmp_path):
     assert v["augmix: fraction of copy bandwidth for its bytes (224², b256)"] == "met"
     assert v["ipmix: fraction of copy bandwidth for its bytes (224², b256)"] == "NOT met"
     assert v["ResNet-50 step rate with IPMix + JSD / without"] == "met"
-    assert v["compute-sanitizer memcheck, every kernel family and method"] == "met"
+    assert v[MEMCHECK] == "met"
     assert "NVIDIA H200" in text and "| dali | skipped |" in text and "Dry run" not in text
 
 
@@ -112,5 +116,95 @@ def test_report_of_an_empty_folder_says_not_measured(tmp_path):
     assert gpu_report.main([str(tmp_path)]) == 0
     text = (tmp_path / "GPU-VALIDATION.md").read_text()
     assert text.count("not measured") == 5
-    assert _verdicts(text)["compute-sanitizer memcheck, every kernel family and method"] == "—"
+    assert _verdicts(text)[MEMCHECK] == "—"
     assert "met" not in _verdicts(text).values()
+
+
+# -- the run's plan: order by value, budgets inside the run's budget ----------------------------
+
+ORDER = ["doctor", "step-ratio", "bench-augment-gpu", "pytest-gpu", "bench-roofline", "memcheck", "bench-host",
+         "bench-augment-cpu", "dali-tests", "bench-loader"]
+
+
+def test_plan_orders_steps_by_value_within_the_run_budget():
+    res = _bash("--plan")
+    assert res.returncode == 0, res.stderr
+    rows = [line.split() for line in res.stdout.splitlines()]
+    steps = {r[0]: int(r[1]) for r in rows}
+    assert [r[0] for r in rows][:len(ORDER)] == ORDER
+    total = sum(steps[name] for name in ORDER) + steps["reserve"]
+    assert total == steps["total"] <= 470
+
+
+@pytest.mark.parametrize("args", [["--plan"], ["--dry-run"]])
+def test_budgets_over_the_run_budget_are_refused(tmp_path, args):
+    import os
+
+    env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable, BUDGET_S="300")
+    res = _bash(*args, env=env)
+    assert res.returncode == 2 and "more than the run's budget BUDGET_S=300s" in res.stderr
+    assert not (tmp_path / "steps.jsonl").exists()  # refused before any step ran
+
+
+def test_the_step_ratio_runs_short_in_the_check():
+    text = SCRIPT.read_text()
+    assert "--steps 40 --warmup 5" in text
+
+
+# -- the step ratio leaves its first half when the second does not finish -----------------------
+
+def test_step_ratio_writes_json_after_each_half(tmp_path, monkeypatch):
+    from bench import step_ratio
+
+    out = tmp_path / "step-ratio.json"
+    halves = []
+
+    def timed(step, augment, batches, steps, warmup, jsd, device):
+        if halves:  # the augmented half is stopped (a time-out)
+            assert json.loads(out.read_text())["runs"]["plain"]["steps"] == 2
+            raise KeyboardInterrupt
+        halves.append(1)
+        return 0.5
+
+    monkeypatch.setattr(step_ratio, "_time_steps", timed)
+    monkeypatch.setattr(step_ratio, "Step", lambda *a, **k: object())
+    monkeypatch.setattr(step_ratio, "_batches", lambda *a: [])
+    monkeypatch.setattr(step_ratio.common, "environment", lambda argv: {})
+    with pytest.raises(KeyboardInterrupt):
+        step_ratio.main(["--device", "cpu", "--method", "augmix", "--steps", "2", "--warmup", "0", "--batch", "2", "--image-size", "8",
+                         "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert result["ratio"] is None and list(result["runs"]) == ["plain"]
+    assert result["runs"]["plain"]["steps_per_s"] == 4.0
+    line = gpu_report.step_ratio_line(tmp_path)
+    assert "partial: plain 4.00 steps/s" in line and line.endswith("| — |")
+
+
+# -- memcheck: a time-out never reads clean ---------------------------------------------------------
+
+def _memcheck_report(tmp_path, status, verdict=None):
+    steps = [{"name": "memcheck", "status": status, "seconds": 50.0, "reason": "stopped after 50s", "log": "m.log"}]
+    (tmp_path / "steps.jsonl").write_text("".join(json.dumps(s) + "\n" for s in steps))
+    if verdict is not None:
+        (tmp_path / "memcheck.json").write_text(json.dumps({"verdict": verdict, "errors": 0, "detail": "x"}))
+    assert gpu_report.main([str(tmp_path)]) == 0
+    return _verdicts((tmp_path / "GPU-VALIDATION.md").read_text())[MEMCHECK]
+
+
+@pytest.mark.parametrize("status, verdict, want", [
+    ("passed", "clean", "met"),
+    ("timeout", None, "—"),
+    ("timeout", "clean", "—"),
+    ("passed", "timed out", "—"),
+    ("passed", None, "—"),           # no verdict written: not clean
+    ("failed", "errors", "NOT met"),
+    ("skipped", "unsupported", "—"),
+])
+def test_memcheck_verdict_in_the_report(tmp_path, status, verdict, want):
+    assert _memcheck_report(tmp_path, status, verdict) == want
+
+
+def test_a_memcheck_time_out_reads_timed_out(tmp_path):
+    text = (_memcheck_report(tmp_path, "timeout"), (tmp_path / "GPU-VALIDATION.md").read_text())
+    row = next(line for line in text[1].splitlines() if MEMCHECK in line)
+    assert "timed out" in row and "clean (0 errors)" not in row

@@ -1,11 +1,12 @@
-"""Every kernels/*.cu compiles with NVRTC for compute_90 without errors or warnings."""
+"""Every kernels/*.cu compiles with NVRTC for sm_90 without errors or warnings, in the very
+build the cuda backend loads (no flush-to-zero)."""
 
 import re
 from pathlib import Path
 
 import pytest
 
-from gpuaug.executors import launch
+from gpuaug.executors import launch, nvrtc_build
 from gpuaug.ops import OP_IDS
 
 KERNEL_DIR = Path(__file__).resolve().parents[1] / "kernels"
@@ -60,3 +61,48 @@ def test_sources_found_from_an_uninstalled_checkout(monkeypatch):
 
     monkeypatch.setattr(importlib.resources, "files", no_package)
     assert "gpuaug_dynamic_mix" in launch.read_source("mix")
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_the_build_that_runs_keeps_subnormals(path):
+    # CuPy's RawModule(code=...) adds -ftz=true; the cuda backend's own build must not
+    built = launch.build_file(path, "sm_90")
+    assert "-ftz=true" not in built.options and not any("ftz" in o for o in built.options)
+    assert built.binary[:4] == b"\x7fELF"  # a cubin for the device, nothing left to the driver
+    assert nvrtc_build.flush_to_zero_instructions(built.ptx) == []
+
+
+def test_flush_to_zero_instructions_are_found():
+    source = 'extern "C" __global__ void k(float* a) { a[0] = a[1] * a[2]; }\n'
+    flushed = nvrtc_build.build(source, "k.cu", "sm_90", nvrtc_build.OPTIONS + ("-ftz=true",))
+    assert nvrtc_build.flush_to_zero_instructions(flushed.ptx) == ["mul.rn.ftz.f32"]
+    kept = nvrtc_build.build(source, "k.cu", "sm_90")
+    assert nvrtc_build.flush_to_zero_instructions(kept.ptx) == [] and "mul.rn.f32" in kept.ptx
+
+
+def test_the_cuda_backend_loads_the_checked_build(monkeypatch):
+    # no GPU here: the device's architecture and the driver's loader are stood in for
+    import contextlib
+
+    import cupy
+
+    class Module:
+        def get_function(self, name):
+            return name
+
+    loaded = []
+    monkeypatch.setattr(nvrtc_build, "device_arch", lambda device: "sm_90")
+    monkeypatch.setattr(nvrtc_build, "load", lambda binary, device: loaded.append((binary, device)) or Module())
+    monkeypatch.setattr(cupy.cuda, "Device", lambda device: contextlib.nullcontext())
+    monkeypatch.setattr(launch, "_modules", {})
+    assert launch._cuda_function("mix", "gpuaug_dynamic_mix", 3) == "gpuaug_dynamic_mix"
+    assert launch._cuda_function("mix", "gpuaug_weighted_mix", 3) == "gpuaug_weighted_mix"
+    want = nvrtc_build.build(launch.read_source("mix"), "mix.cu", "sm_90").binary
+    assert loaded == [(want, 3)]  # built once, loaded once per device
+
+
+def test_nothing_compiles_through_cupy_rawmodule_code():
+    package = Path(__file__).resolve().parents[1] / "gpuaug"
+    pattern = re.compile(r"cupy\.Raw(Module|Kernel)\(|import\s+Raw")
+    offenders = [str(p) for p in package.rglob("*.py") if pattern.search(p.read_text())]
+    assert offenders == []

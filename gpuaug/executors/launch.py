@@ -1,10 +1,11 @@
 """Load and launch the CUDA C kernels of ``kernels/*.cu`` with one of two backends.
 
-* ``"cuda"``: the file is compiled by NVRTC through ``cupy.RawModule`` and loaded on one
-  device (cached per file and device: a ``RawModule`` keeps the module of the device it
-  was first used on), and launched on the current CuPy stream. A kernel belongs to its
-  device: launching it while another device is current, or on arrays of another
-  device, raises a clear error instead of CUDA's "invalid resource handle".
+* ``"cuda"``: the file is built by :func:`gpuaug.executors.nvrtc_build.build` (NVRTC with
+  the project's options, no ``-ftz``; a cubin for the device's architecture), loaded on one
+  device (cached in memory per file, options, architecture and device), and launched on
+  the current CuPy stream. A kernel belongs to its device: launching it while another
+  device is current, or on arrays of another device, raises a clear error instead of
+  CUDA's "invalid resource handle".
 * ``"emulated"``: the same file is compiled by g++ together with the shim
   ``kernels/cuda_emu.h`` into a shared library (cached on disk by source hash) whose
   generated ``extern "C"`` launchers run the kernel on CPU threads; arrays are numpy.
@@ -14,8 +15,8 @@
 
 Both return a :class:`Kernel`, called as ``kernel(grid, block, args)``. Kernel signatures
 are parsed from the source (``extern "C" __global__ void name(...)``), and every
-argument is checked against its C type before a launch. ``compile_check(path)`` compiles
-a file to PTX with NVRTC (no GPU needed) and returns the compiler log.
+argument is checked against its C type before a launch. ``compile_check(path)`` makes
+that same build of a file (no GPU needed) and returns the compiler log.
 """
 
 from __future__ import annotations
@@ -35,15 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
+from . import nvrtc_build
+from .nvrtc_build import KernelCompileError  # noqa: F401 (raised by both backends)
+
 BACKENDS = ("cuda", "emulated", "recording")
-NVRTC_OPTIONS = ("--fmad=false", "-std=c++17")
 GXX_FLAGS = ("-std=c++20", "-O2", "-ffp-contract=off", "-pthread", "-fPIC", "-shared")
 SHIM_NAME = "cuda_emu.h"
 MAX_BLOCK_THREADS = 1024
-
-
-class KernelCompileError(RuntimeError):
-    """A kernel source failed to compile (the message carries the compiler log)."""
 
 
 class KernelSignatureError(ValueError):
@@ -143,29 +142,24 @@ def read_source(file_stem: str) -> str:
     return res.read_text()
 
 
-def compile_check(path, arch: str = "compute_90") -> str:
-    """Compile a .cu file to PTX with NVRTC (no GPU needed) and return the log.
+def build_file(path, arch: str = "sm_90") -> nvrtc_build.Build:
+    """The build the ``cuda`` backend runs, of the .cu file at ``path``, for ``arch``."""
+    path = Path(path)
+    return _build(path.read_text(), path.name, arch)
+
+
+@functools.lru_cache(maxsize=64)
+def _build(source: str, name: str, arch: str) -> nvrtc_build.Build:
+    return nvrtc_build.build(source, name, arch, nvrtc_build.OPTIONS)
+
+
+def compile_check(path, arch: str = "sm_90") -> str:
+    """Build a .cu file as the ``cuda`` backend does (no GPU needed) and return the log.
 
     Raises KernelCompileError (with the log) when compilation fails; an empty log means
     no errors and no warnings.
     """
-    from cupy_backends.cuda.libs import nvrtc
-
-    path = Path(path)
-    source = path.read_text()
-    prog = nvrtc.createProgram(source, path.name, [], [])
-    try:
-        options = [f"--gpu-architecture={arch}", *NVRTC_OPTIONS, "--device-as-default-execution-space"]
-        try:
-            nvrtc.compileProgram(prog, options)
-        except nvrtc.NVRTCError as err:
-            log = nvrtc.getProgramLog(prog)
-            raise KernelCompileError(f"NVRTC failed to compile {path} ({err}):\n{log}") from None
-        log = nvrtc.getProgramLog(prog)
-        nvrtc.getPTX(prog)
-        return log.rstrip("\x00").strip()
-    finally:
-        nvrtc.destroyProgram(prog)
+    return build_file(path, arch).log
 
 
 # ---------------------------------------------------------------- argument checks
@@ -271,7 +265,8 @@ class Kernel:
 
 # ---------------------------------------------------------------- backend: cuda (CuPy)
 
-_modules: dict[tuple[str, int], object] = {}
+_modules: dict[tuple[str, tuple[str, ...], str, int], object] = {}
+_module_locks: dict[tuple[str, tuple[str, ...], str, int], threading.Lock] = {}
 _modules_lock = threading.Lock()
 
 
@@ -282,19 +277,21 @@ def _current_device() -> int:
 
 
 def _cuda_function(file_stem: str, name: str, device: int):
-    """Compile ``file_stem``.cu (once per device) and load ``name`` on ``device``."""
+    """Build ``file_stem``.cu for ``device``'s architecture (once) and load ``name`` on it."""
+    arch = nvrtc_build.device_arch(device)
+    key = (file_stem, nvrtc_build.OPTIONS, arch, device)
+    with _modules_lock:  # one build per module; different files build concurrently
+        module_lock = _module_locks.setdefault(key, threading.Lock())
+    with module_lock:
+        mod = _modules.get(key)
+        if mod is None:
+            built = _build(read_source(file_stem), f"{file_stem}.cu", arch)
+            mod = nvrtc_build.load(built.binary, device)
+            _modules[key] = mod
     import cupy
 
-    with cupy.cuda.Device(device):  # compiled for, and loaded on, the current device
-        with _modules_lock:
-            mod = _modules.get((file_stem, device))
-            if mod is None:
-                mod = cupy.RawModule(code=read_source(file_stem), options=NVRTC_OPTIONS)
-                _modules[(file_stem, device)] = mod
-        try:
-            return mod.get_function(name)
-        except cupy.cuda.compiler.CompileException as err:
-            raise KernelCompileError(f"NVRTC failed to compile {file_stem}.cu:\n{err}") from None
+    with cupy.cuda.Device(device):
+        return mod.get_function(name)
 
 
 def _cuda_kernel(file_stem: str, sig: Signature, device: int) -> Kernel:

@@ -3,8 +3,11 @@
 :func:`upload` lays out the named host arrays (any dtypes) in one byte buffer, each part
 8-byte aligned, copies it to the device in one transfer and returns typed device views
 by name. On ``cuda`` the buffer is pinned host memory and the copy is asynchronous on the
-current CuPy stream (no host sync); a pinned buffer is reused only after the event
-recorded behind its last copy has completed, so an in-flight copy is never overwritten.
+current CuPy stream (no host sync). A pinned buffer is kept, neither reused nor
+released, until the event recorded behind its copy has completed: CuPy's pinned pool
+hands a released block straight to the next allocation without waiting for its copies,
+so releasing one early lets the next upload overwrite bytes the DMA has not read yet.
+Completed buffers are reused; beyond ``_MAX_IDLE_BUFFERS`` they are released.
 On ``emulated`` the views are numpy arrays of one buffer; on ``recording`` the upload is
 recorded (as pinned).
 """
@@ -70,17 +73,32 @@ def upload(xp, parts: dict) -> dict:
 # ---------------------------------------------------------------- cuda: pinned ring
 
 _lock = threading.Lock()
-_idle: list = []  # (pinned uint8 array, event of its last copy or None)
+# (pinned uint8 array, event of its last copy), oldest first. Pending ones stay however
+# many there are: how far the host runs ahead of the stream bounds them.
+_held: list = []
 
 
 def _pinned(cupy, nbytes: int):
+    """A pinned buffer of at least ``nbytes`` whose last copy has completed (or a new one)."""
     with _lock:
-        for i, (buf, event) in enumerate(_idle):
-            if buf.size >= nbytes and (event is None or event.done):
-                del _idle[i]
+        for i, (buf, event) in enumerate(_held):
+            if buf.size >= nbytes and event.done:
+                del _held[i]
                 return buf
     mem = cupy.cuda.alloc_pinned_memory(max(nbytes, 64 << 10))
     return np.frombuffer(mem, np.uint8, max(nbytes, 64 << 10))
+
+
+def _hold(buf, event) -> None:
+    """Keep ``buf`` until ``event`` (recorded behind its copy) completes; release completed
+    buffers beyond ``_MAX_IDLE_BUFFERS``, oldest first, never a pending one."""
+    with _lock:
+        _held.append((buf, event))
+        excess = len(_held) - _MAX_IDLE_BUFFERS
+        if excess > 0:
+            done = [i for i, (_, e) in enumerate(_held) if e.done][:excess]
+            for i in reversed(done):
+                del _held[i]
 
 
 def _cuda_upload(cupy, parts: dict) -> dict:
@@ -95,8 +113,5 @@ def _cuda_upload(cupy, parts: dict) -> dict:
     stream = cupy.cuda.get_current_stream()
     dev = cupy.empty(host.size, dtype=np.uint8)
     dev.data.copy_from_host_async(host.ctypes.data, host.size, stream)
-    event = stream.record()
-    with _lock:
-        if len(_idle) < _MAX_IDLE_BUFFERS:
-            _idle.append((pinned, event))
+    _hold(pinned, stream.record())
     return _views(dev, where)
