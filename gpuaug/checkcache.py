@@ -4,9 +4,9 @@ Location: ``$GPUAUG_CACHE_DIR/validate/`` if set, else ``$XDG_CACHE_HOME/gpuaug/
 else ``~/.cache/gpuaug/validate/``; one JSON file per data root (named by a hash of its
 real path). An entry is keyed by the file's path relative to the root and holds its size,
 mtime, inode and ctime (ns) with the header check's verdict and, once the file was
-decoded, the decode verdict: a changed file, or one replaced by a copy with the same size
-and mtime (``cp -p``, ``rsync -t``, tar), is checked again; an unchanged one is not even
-opened. The verdicts hold for one decoder and one pixel limit (:mod:`gpuaug.imagesize`):
+decoded, the decode verdict (:class:`DecodeCache` gives the layout): a changed file, or
+one replaced by a copy with the same size and mtime (``cp -p``, ``rsync -t``, tar), is
+checked again; an unchanged one is not even opened. The verdicts hold for one decoder and one pixel limit (:mod:`gpuaug.imagesize`):
 a cache written under others is not used. Writes go to a temporary file in the same folder
 and are renamed into place (atomic), merged with what another run wrote meanwhile:
 concurrent runs never leave a broken cache. An unreadable or unwritable cache, or a
@@ -33,13 +33,18 @@ def cache_dir() -> Path:
     return cache_root() / "validate"
 
 
-def file_signature(path) -> list | None:
-    """What identifies a file's version: ``[size, mtime_ns, inode, ctime_ns]`` (None: gone)."""
+def cache_file(root) -> Path:
+    """The cache file of the data root ``root`` (named by a hash of its real path)."""
+    return cache_dir() / f"{hashlib.sha256(os.fsencode(os.path.realpath(root))).hexdigest()[:24]}.json"
+
+
+def file_signature(path) -> str | None:
+    """What identifies a file's version: ``"size mtime_ns inode ctime_ns"`` (None: gone)."""
     try:
         st = os.stat(path)
     except (OSError, ValueError):
         return None
-    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+    return f"{st.st_size} {st.st_mtime_ns} {st.st_ino} {st.st_ctime_ns}"
 
 
 class DecodeCache:
@@ -47,8 +52,10 @@ class DecodeCache:
     under ``root``, valid for one ``decoder`` tag and pixel limit (else everything is
     checked again).
 
-    An entry is ``[*file_signature, header reason or None, decoded (bool), decode verdict
-    or None]``."""
+    An entry is ``"<file_signature> h"`` (passed the header check, not decoded yet) or
+    ``"<file_signature> d"`` (decodes) for the usual good file -- one string, quick to
+    load for a million files -- and ``[file_signature, header reason, decode verdict]``
+    for a skipped one (one of the two set)."""
 
     def __init__(self, root, decoder: str, max_pixels: int | None = None):
         from .imagesize import max_pixels as current_limit
@@ -57,8 +64,8 @@ class DecodeCache:
         self.root, self.decoder = real, decoder
         self.max_pixels = current_limit() if max_pixels is None else int(max_pixels)
         self.base = os.path.abspath(root)
-        self._prefix = os.path.join(self.base, "")
-        self.path = cache_dir() / f"{hashlib.sha256(os.fsencode(real)).hexdigest()[:24]}.json"
+        self._prefixes = (os.path.join(os.fspath(root), ""), os.path.join(self.base, ""))
+        self.path = cache_file(real)
         self.entries = self._load()
         self.new: dict = {}
 
@@ -76,25 +83,39 @@ class DecodeCache:
 
     def key(self, path) -> str:
         """The entry name of ``path``: its path relative to the root."""
-        path = os.path.abspath(path)
-        return path[len(self._prefix):] if path.startswith(self._prefix) else os.path.relpath(path, self.base)
+        path = os.fspath(path)
+        for prefix in self._prefixes:  # the paths a scan builds: no need to resolve them
+            if path.startswith(prefix) and "/." not in path and "//" not in path:
+                return path[len(prefix):]
+        return os.path.relpath(os.path.abspath(path), self.base)
 
-    def get(self, key: str, signature) -> tuple | None:
+    def get(self, key: str, signature: str | None) -> tuple | None:
         """``(header reason, decoded, decode verdict)`` cached for the file version
         ``signature`` (:func:`file_signature`), or None (unknown, changed, or malformed)."""
         entry = self.entries.get(key)
-        if signature is None or type(entry) is not list or len(entry) != 7 or entry[:4] != signature:
+        if signature is None or entry is None:
             return None
-        header, decoded, verdict = entry[4:]
-        if not (header is None or isinstance(header, str)) or type(decoded) is not bool or \
-                not (verdict is None or isinstance(verdict, str)):
+        if type(entry) is str:
+            if entry[:-2] == signature and entry[-2:] in (" h", " d"):
+                return None, entry[-1] == "d", None
             return None
-        return header, decoded, verdict
+        if type(entry) is list and len(entry) == 3 and entry[0] == signature:
+            header, verdict = entry[1:]
+            if isinstance(header, str) and verdict is None:
+                return header, False, None
+            if header is None and isinstance(verdict, str):
+                return None, True, verdict
+        return None
 
-    def put(self, key: str, signature, header: str | None, decoded: bool = False, verdict: str | None = None):
+    def put(self, key: str, signature: str | None, header: str | None, decoded: bool = False,
+            verdict: str | None = None) -> None:
         """Record a verdict for the file version ``signature`` (taken before checking it)."""
-        if signature is not None:
-            self.new[key] = [*signature, header, bool(decoded), verdict]
+        if signature is None:
+            return
+        if header is None and verdict is None:
+            self.new[key] = f"{signature} {'d' if decoded else 'h'}"
+        else:
+            self.new[key] = [signature, header, None if header else verdict]
 
     def lookup(self, path):
         """``(True, decode verdict)`` when ``path`` is cached unchanged and was decoded,

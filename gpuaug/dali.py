@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import weakref
 
 import numpy as np
 
@@ -243,13 +244,19 @@ def _file_args(files, labels) -> dict:
                          f"with a line break (e.g. {bad!r}): rename those files")
     from nvidia.dali.pipeline import Pipeline
 
-    folder = tempfile.TemporaryDirectory(prefix="gpuaug-files-")
-    Pipeline.current()._gpuaug_file_lists = [*getattr(Pipeline.current(), "_gpuaug_file_lists", []), folder]
-    path = os.path.join(folder.name, "files.txt")
-    with open(path, "wb") as f:
+    fd, path = tempfile.mkstemp(prefix="gpuaug-files-", suffix=".txt")
+    weakref.finalize(Pipeline.current(), _remove_quietly, path)
+    with os.fdopen(fd, "wb") as f:
         for name, label in zip(files, labels):
             f.write(os.fsencode(os.path.abspath(name)) + b" %d\n" % int(label))
     return {"file_list": path}
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 def refuse_too_large(encoded):

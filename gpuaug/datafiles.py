@@ -10,8 +10,9 @@ Skip policy (``validate=``):
   decoded once, strictly ("undecodable"): libjpeg-turbo for JPEG with its warnings
   treated as errors, Pillow for the rest (see :mod:`gpuaug.decodecheck` for why and what
   it catches that Pillow misses, e.g. a JPEG whose body is scrambled). Runs in worker
-  processes with a progress line on a TTY; verdicts are cached per data root, keyed by
-  (path, size, mtime), so a data set is decoded once (:mod:`gpuaug.checkcache` says where).
+  processes with a progress line on a TTY; verdicts (the header check's too) are cached
+  per data root, keyed by (path, size, mtime, inode, ctime), so a data set is decoded once
+  and a rescan of unchanged files only stats them (:mod:`gpuaug.checkcache` says where).
   ``gpuaug scan ROOT`` runs it ahead of time.
 * ``"header"`` (fast: two small reads per file, but blind to corruption inside a file):
   zero-byte files ("empty"); a file whose extension or magic number is not an image DALI
@@ -213,11 +214,13 @@ def walk_files(folder, samples: Samples | None = None) -> list[Path]:
     """Every file under ``folder`` in torchvision's order (folders sorted by path, then
     names), following folder symlinks but entering each real folder once: a repeat (a
     link loop, or two links to one folder) is skipped as "repeated folder" in ``samples``."""
-    return _walk_into(Path(folder), set(), samples)
+    return [Path(p) for p in _walk_into(Path(folder), set(), samples)]
 
 
-def _walk_into(top: Path, seen: set, samples) -> list[Path]:
-    found, stack = [], [top]
+def _walk_into(top: Path, seen: set, samples) -> list[str]:
+    """The files under ``top`` as ``str(top / ...)`` (built as strings: a million Path
+    objects would cost more than the cached scan itself)."""
+    found, stack = [], [str(top)]
     while stack:
         folder = stack.pop()
         real = os.path.realpath(folder)
@@ -236,10 +239,10 @@ def _walk_into(top: Path, seen: set, samples) -> list[Path]:
                 (dirs if entry.is_dir() else files).append(entry.name)
             except OSError:
                 files.append(entry.name)
-        found.append((str(folder), sorted(files)))
-        stack.extend(folder / d for d in sorted(dirs, reverse=True))
+        found.append((folder, sorted(files)))
+        stack.extend(os.path.join(folder, d) for d in sorted(dirs, reverse=True))
     found.sort()
-    return [Path(folder) / f for folder, names in found for f in names]
+    return [prefix + f for folder, names in found for prefix in (os.path.join(folder, ""),) for f in names]
 
 
 def find_classes(root) -> list[str]:

@@ -339,6 +339,8 @@ class DaliLoader:
                 if cast is not None:
                     images = [x.to(cast, memory_format=torch.channels_last) for x in images]
                 yield images, data["labels"].reshape(-1).to(torch.int64)
+        except UnicodeDecodeError as err:  # DALI's error names a file whose name is not UTF-8
+            raise RuntimeError(bytes(err.object).decode("utf-8", "surrogateescape")) from None
         finally:
             del it, pipe
 

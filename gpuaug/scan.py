@@ -44,7 +44,7 @@ def run(args) -> int:
 
 def _scan(args) -> int:
     from . import datafiles
-    from .checkcache import DecodeCache
+    from .checkcache import cache_file
     from .datafiles import printable
 
     start = time.monotonic()
@@ -73,5 +73,5 @@ def _scan(args) -> int:
     if samples.empty_classes:
         print(f"  empty class folders (labels kept): {printable(', '.join(samples.empty_classes))}")
     if args.validate == "decode" and not args.no_cache and os.path.isdir(args.root):
-        print(f"validation cache: {printable(DecodeCache(args.root, datafiles.decoder_tag()).path)}", file=sys.stderr)
+        print(f"validation cache: {printable(cache_file(args.root))}", file=sys.stderr)
     return 0
