@@ -242,7 +242,11 @@ def _walk_into(top: Path, seen: set, samples) -> list[str]:
         found.append((folder, sorted(files)))
         stack.extend(os.path.join(folder, d) for d in sorted(dirs, reverse=True))
     found.sort()
-    return [prefix + f for folder, names in found for prefix in (os.path.join(folder, ""),) for f in names]
+    paths = []
+    for folder, names in found:
+        prefix = os.path.join(folder, "")
+        paths += [prefix + name for name in names]
+    return paths
 
 
 def find_classes(root) -> list[str]:
