@@ -299,7 +299,7 @@ def read_file_list(source, labels=None, root=None, validate: str = "decode",
             raise FileNotFoundError(f"file list {str(list_path)!r} does not exist")
         base = Path(root) if root is not None else list_path.parent
         paths, labels = [], []
-        for number, line in enumerate(list_path.read_text().splitlines(), 1):
+        for number, line in enumerate(os.fsdecode(list_path.read_bytes()).splitlines(), 1):  # names as on disk
             line = line.strip()
             if not line or line.startswith("#"):
                 continue

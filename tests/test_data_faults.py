@@ -195,6 +195,14 @@ def test_dali_loader_reads_names_that_are_not_utf8(root, tmp_path, kind):
     assert labels == loader.samples.labels  # every sample once, in order
 
 
+def test_a_list_file_may_name_files_whose_names_are_not_utf8(root, tmp_path):
+    good, _ = _odd_tree(root)
+    listing = tmp_path / "list.txt"
+    listing.write_bytes(b"ant/a1.jpg 0\n" + os.fsencode(os.path.relpath(os.fsdecode(good), root)) + b" 1\n")
+    samples = datafiles.read_file_list(listing, root=root, validate="header")
+    assert samples.files == [os.path.join(root, "ant", "a1.jpg"), os.fsdecode(good)] and samples.labels == [0, 1]
+
+
 def test_dali_loader_skips_a_deleted_file_whose_name_is_not_utf8(root):
     pytest.importorskip("nvidia.dali")
     from gpuaug.loader import ImageFolderLoader
