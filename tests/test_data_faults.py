@@ -161,6 +161,15 @@ def test_scan_reports_names_that_are_not_utf8_under_a_strict_utf8_locale(root):
     assert "23 usable images" in out and "empty: 1" in out and "odd\\xff\\xfename-empty.jpg" in out
 
 
+def test_the_command_line_prints_paths_that_are_not_utf8_under_a_strict_utf8_locale(tmp_path):
+    out = os.fsencode(tmp_path) + b"/" + NOT_UTF8  # e.g. gpuaug train --data/--out such a folder
+    env = dict(os.environ, LC_ALL="C.UTF-8", PYTHONIOENCODING="utf-8:strict", PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-m", "gpuaug.cli", "fractals", "--out", out, "--count", "1",
+                           "--size", "16", "--executor", "cpu"], capture_output=True, env=env)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    assert b"wrote 1 fractals to " in proc.stdout and os.listdir(out) == [b"fractal_00000.png"]
+
+
 def test_the_trainer_logs_names_that_are_not_utf8_under_a_strict_utf8_locale(tmp_path, monkeypatch):
     from _train_helpers import short_run, tiny_data
 
