@@ -229,8 +229,17 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _tolerant_stdout() -> None:
+    """Print what the output encoding cannot take (a path that is not UTF-8 under a strict
+    UTF-8 locale) as escapes instead of failing, as Python already does on stderr."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None and getattr(sys.stdout, "errors", None) == "strict":
+        reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    _tolerant_stdout()
     if argv and argv[0] in ("train", "eval"):
         from .train import cli as train_cli
 

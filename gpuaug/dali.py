@@ -18,6 +18,10 @@ with ``rng = stream_rng(seed, shard_id)`` (and later batches continue that rng).
 
 from __future__ import annotations
 
+import os
+import tempfile
+import weakref
+
 import numpy as np
 
 from ._arrays import ArrayKind
@@ -216,9 +220,9 @@ def _read(source, shard_id: int, num_shards: int, seed: int):
         return images, labels
     common = dict(shard_id=shard_id, num_shards=num_shards, pad_last_batch=True, name="reader", seed=seed)
     if source["kind"] == "files":
-        jpegs, labels = fn.readers.file(files=source["files"], labels=source["labels"],
+        jpegs, labels = fn.readers.file(**_file_args(source["files"], source["labels"]),
                                         random_shuffle=False, **common)
-        return jpegs, labels
+        return refuse_too_large(jpegs), labels
     jpegs, cls = fn.readers.webdataset(
         paths=source["paths"], index_paths=source["index_paths"], ext=[source["image_ext"], source["label_ext"]],
         missing_component_behavior="error", random_shuffle=source.get("shuffle", False),
@@ -240,6 +244,54 @@ def _decoded(encoded, source, gpu: bool, side: int | None = None):
     return images if side is None else fn.resize(images, size=(side, side))
 
 
+def _file_args(files, labels) -> dict:
+    """``fn.readers.file`` arguments reading ``files``: ``files=``, or -- where a name is
+    not valid UTF-8, which ``files=`` cannot take -- a ``file_list`` of the names' bytes,
+    kept for the life of the pipeline being defined."""
+    files = [os.fspath(f) for f in files]
+    try:
+        for f in files:
+            f.encode("utf-8")
+        return {"files": files, "labels": list(labels)}
+    except UnicodeEncodeError:
+        pass
+    if any("\n" in f or "\r" in f for f in files):
+        bad = next(f for f in files if "\n" in f or "\r" in f)
+        raise ValueError(f"DALI cannot read a data set with both file names that are not UTF-8 and names "
+                         f"with a line break (e.g. {bad!r}): rename those files")
+    from nvidia.dali.pipeline import Pipeline
+
+    fd, path = tempfile.mkstemp(prefix="gpuaug-files-", suffix=".txt")
+    weakref.finalize(Pipeline.current(), _remove_quietly, path)
+    with os.fdopen(fd, "wb") as f:
+        for name, label in zip(files, labels):
+            f.write(os.fsencode(os.path.abspath(name)) + b" %d\n" % int(label))
+    return {"file_list": path}
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def refuse_too_large(encoded):
+    """``encoded`` with every image over the pixel limit (:mod:`gpuaug.imagesize`, read
+    from its header by ``fn.peek_image_shape``) zeroed, so the decoder refuses it instead
+    of decoding a decompression bomb; the loader then finds it as "too large"
+    (:func:`gpuaug.loadfail.find_failed_file`)."""
+    from nvidia.dali import fn, types
+
+    from .imagesize import max_pixels
+
+    limit = max_pixels()
+    if not limit:
+        return encoded
+    shape = fn.peek_image_shape(encoded, dtype=types.INT64)
+    return encoded * fn.cast(shape[0] * shape[1] <= limit, dtype=types.UINT8)
+
+
 def _parse_labels(texts):
     return [np.array([int(bytes(t).decode("utf-8").strip())], np.int32) for t in texts]
 
@@ -248,7 +300,8 @@ def _mixing_reader(mixing_files, size: int, gpu: bool, seed: int):
     """A second reader: random mixing pictures, short side resized then randomly cropped."""
     from nvidia.dali import fn, types
 
-    enc, _ = fn.readers.file(files=list(mixing_files), random_shuffle=True, name="mixing_reader",
+    enc, _ = fn.readers.file(**_file_args(mixing_files, [0] * len(mixing_files)), random_shuffle=True,
+                             name="mixing_reader",
                              seed=seed, initial_fill=min(1024, len(mixing_files)))
     pics = fn.decoders.image(enc, device="mixed" if gpu else "cpu", output_type=types.RGB)
     pics = fn.resize(pics, resize_shorter=max(size, round(size / 0.875)))

@@ -10,8 +10,9 @@ Skip policy (``validate=``):
   decoded once, strictly ("undecodable"): libjpeg-turbo for JPEG with its warnings
   treated as errors, Pillow for the rest (see :mod:`gpuaug.decodecheck` for why and what
   it catches that Pillow misses, e.g. a JPEG whose body is scrambled). Runs in worker
-  processes with a progress line on a TTY; verdicts are cached per data root, keyed by
-  (path, size, mtime), so a data set is decoded once (:mod:`gpuaug.checkcache` says where).
+  processes with a progress line on a TTY; verdicts (the header check's too) are cached
+  per data root, keyed by (path, size, mtime, inode, ctime), so a data set is decoded once
+  and a rescan of unchanged files only stats them (:mod:`gpuaug.checkcache` says where).
   ``gpuaug scan ROOT`` runs it ahead of time.
 * ``"header"`` (fast: two small reads per file, but blind to corruption inside a file):
   zero-byte files ("empty"); a file whose extension or magic number is not an image DALI
@@ -22,8 +23,11 @@ Skip policy (``validate=``):
 * ``"none"``: no checks; a bad file is then found and skipped when DALI fails on it
   (:mod:`gpuaug.loader`; a webdataset sample stops the epoch with an error).
 
-Folder scans follow symbolic links to folders, each real folder once: a link loop or a
-folder reached a second time is not entered and is counted as "repeated folder".
+Folder scans follow symbolic links to folders, each real folder once per class: a link
+loop or a folder reached a second time within a class (or a link to the root) is not
+entered and is counted as "repeated folder". Classes are walked independently, like
+torchvision's ImageFolder: a link ``train/c1/alias -> ../c2`` gives c2's images twice,
+labelled c1 (under ``c1/alias/``) and c2.
 
 Grayscale, CMYK and 16-bit JPEG/PNG, palette and RGBA PNG, BMP, TIFF and WebP all decode
 to RGB in DALI (alpha dropped; 16-bit scaled to 8 bits, where Pillow's convert clips).
@@ -33,7 +37,6 @@ from __future__ import annotations
 
 import os
 import tarfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +71,16 @@ class Samples:
     def skipped_summary(self, files_only: bool = False) -> str:
         return ", ".join(f"{r}: {len(self.skipped[r])}" for r in SKIP_REASONS
                          if r in self.skipped and not (files_only and r == "repeated folder"))
+
+
+def printable(path) -> str:
+    """``path`` as text every output stream takes: a file name that is not valid UTF-8
+    (held by Python as surrogate escapes) shows its odd bytes as ``\\xNN``."""
+    text = os.fsdecode(path)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _kind(head: bytes) -> str | None:
@@ -147,32 +160,52 @@ def decoder_tag() -> str:
 
 
 def _check_all(paths, validate: str, workers: int | None, cache_root=None) -> list:
-    """``(reason, detail)`` per path under the ``validate`` policy (reason None: keep)."""
+    """``(reason, detail)`` per path under the ``validate`` policy (reason None: keep).
+
+    With ``cache_root``, verdicts are cached per file version (:mod:`gpuaug.checkcache`):
+    an unchanged file costs one ``stat``. They are saved even when the check is
+    interrupted (Ctrl-C), so a rerun continues where it stopped."""
     if validate not in VALIDATE:
         raise ValueError(f"validate must be one of {VALIDATE}, got {validate!r}")
     if validate == "none":
         return [(None, None)] * len(paths)
-    with ThreadPoolExecutor(min(16, 4 * (os.cpu_count() or 1))) as pool:
-        results = [(r, None) for r in pool.map(_check_header, paths, chunksize=64)]
-    if validate == "decode":
-        from . import decodecheck
-        from .checkcache import DecodeCache
+    from . import decodecheck
 
-        cache = DecodeCache(cache_root, decoder_tag()) if cache_root is not None else None
-        todo = []
-        for i, (reason, _) in enumerate(results):
-            if reason is None:
-                hit, verdict = cache.lookup(paths[i]) if cache else (False, None)
-                if hit:
-                    results[i] = ("undecodable" if verdict else None, verdict)
-                else:
-                    todo.append(i)
-        verdicts = decodecheck.check_items([(paths[i], 0, -1) for i in todo], workers)
-        for i, verdict in zip(todo, verdicts):
+    cache = None
+    if cache_root is not None:
+        from .checkcache import DecodeCache, file_signature
+
+        cache = DecodeCache(cache_root, decoder_tag())
+    results: list = [None] * len(paths)
+    todo = []  # (index, cache key, file signature): passed the header check, to decode
+    try:
+        for i, path in enumerate(paths):
+            key = sig = hit = None
+            if cache is not None:
+                key, sig = cache.key(path), file_signature(path)
+                hit = cache.get(key, sig)
+            if hit is None:
+                hit = (_check_header(path), False, None)
+                if cache is not None:
+                    cache.put(key, sig, hit[0])
+            reason, decoded, verdict = hit
+            if reason or validate == "header":
+                results[i] = (reason, None)
+            elif decoded:
+                results[i] = ("undecodable" if verdict else None, verdict)
+            else:
+                todo.append((i, key, sig))
+
+        def decoded_one(k: int, verdict) -> None:
+            i, key, sig = todo[k]
             results[i] = ("undecodable" if verdict else None, verdict)
-            if cache:
-                cache.store(paths[i], verdict)
-        if cache:
+            if cache is not None:
+                cache.put(key, sig, None, True, verdict)
+
+        if todo:
+            decodecheck.check_items([(paths[i], 0, -1) for i, _, _ in todo], workers, on_verdict=decoded_one)
+    finally:
+        if cache is not None:
             cache.save()
     return results
 
@@ -181,11 +214,13 @@ def walk_files(folder, samples: Samples | None = None) -> list[Path]:
     """Every file under ``folder`` in torchvision's order (folders sorted by path, then
     names), following folder symlinks but entering each real folder once: a repeat (a
     link loop, or two links to one folder) is skipped as "repeated folder" in ``samples``."""
-    return _walk_into(Path(folder), set(), samples)
+    return [Path(p) for p in _walk_into(Path(folder), set(), samples)]
 
 
-def _walk_into(top: Path, seen: set, samples) -> list[Path]:
-    found, stack = [], [top]
+def _walk_into(top: Path, seen: set, samples) -> list[str]:
+    """The files under ``top`` as ``str(top / ...)`` (built as strings: a million Path
+    objects would cost more than the cached scan itself)."""
+    found, stack = [], [str(top)]
     while stack:
         folder = stack.pop()
         real = os.path.realpath(folder)
@@ -204,10 +239,14 @@ def _walk_into(top: Path, seen: set, samples) -> list[Path]:
                 (dirs if entry.is_dir() else files).append(entry.name)
             except OSError:
                 files.append(entry.name)
-        found.append((str(folder), sorted(files)))
-        stack.extend(folder / d for d in sorted(dirs, reverse=True))
+        found.append((folder, sorted(files)))
+        stack.extend(os.path.join(folder, d) for d in sorted(dirs, reverse=True))
     found.sort()
-    return [Path(folder) / f for folder, names in found for f in names]
+    paths = []
+    for folder, names in found:
+        prefix = os.path.join(folder, "")
+        paths += [prefix + name for name in names]
+    return paths
 
 
 def find_classes(root) -> list[str]:
@@ -226,9 +265,10 @@ def scan_image_folder(root, validate: str = "decode", workers: int | None = None
         raise ValueError(f"image folder {str(root)!r} has no class sub-folders (expected root/<class>/<image>)")
     paths, labels = [], []
     samples = Samples(classes=classes)
-    seen = {os.path.realpath(root)}
     for index, name in enumerate(classes):
-        found = _walk_into(root / name, seen, samples)
+        # each class is walked on its own, as torchvision's ImageFolder does: a link from one
+        # class folder into another reads that folder's images under both classes
+        found = _walk_into(root / name, {os.path.realpath(root)}, samples)
         paths += found
         labels += [index] * len(found)
     checked = _check_all(paths, validate, workers, cache_root=root if cache else None)
@@ -259,7 +299,7 @@ def read_file_list(source, labels=None, root=None, validate: str = "decode",
             raise FileNotFoundError(f"file list {str(list_path)!r} does not exist")
         base = Path(root) if root is not None else list_path.parent
         paths, labels = [], []
-        for number, line in enumerate(list_path.read_text().splitlines(), 1):
+        for number, line in enumerate(os.fsdecode(list_path.read_bytes()).splitlines(), 1):  # names as on disk
             line = line.strip()
             if not line or line.startswith("#"):
                 continue

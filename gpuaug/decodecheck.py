@@ -16,8 +16,9 @@ decode but libjpeg-turbo can still stops an epoch with an error.
 
 libjpeg-turbo prints its warnings to the C ``stderr``; each worker process points its
 file descriptor 2 at a private file and reads what one decode wrote there, so a warning
-is attributed to the file that caused it. Workers are ``python -m gpuaug.decodecheck``
-subprocesses (not multiprocessing), so a user's script is never re-imported.
+is attributed to the file that caused it. Workers are isolated ``python -I``
+subprocesses (:func:`worker_command`; not multiprocessing), so a user's script is never
+re-imported and nothing in the current folder is.
 """
 
 from __future__ import annotations
@@ -114,9 +115,9 @@ def _worker(items_file: str) -> None:
         for line in f:
             index, path, offset, size = json.loads(line)
             try:
-                verdict = checker.check(_read_item((path, offset, size)))
+                verdict = checker.check(_read_item((path.encode("latin-1"), offset, size)))
             except OSError as err:
-                verdict = f"cannot read: {err}"
+                verdict = f"cannot read: {err.strerror or err}"
             out.write(json.dumps([index, verdict]) + "\n")
             out.flush()
 
@@ -153,18 +154,35 @@ def default_workers() -> int:
     return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
-def check_items(items, workers: int | None = None, label: str = "gpuaug: decoding images to validate them"):
+def worker_command(items_file: str) -> list[str]:
+    """The command line of one worker: an isolated interpreter (``-I``: neither the current
+    folder nor ``PYTHON*`` variables enter it, so a ``json.py`` lying in the folder a scan
+    runs from is not imported) given this process's own import path, absolute (gpuaug and
+    its dependencies import as they do here: installed, or from a checkout on
+    ``PYTHONPATH``), minus the current folder."""
+    here = os.path.realpath(os.getcwd())
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = [package_parent] + [os.path.abspath(p) for p in sys.path
+                               if p and os.path.realpath(os.path.abspath(p)) != here]
+    boot = ("import sys; sys.path[:0] = __import__('json').loads(sys.argv[1]); "
+            "from gpuaug.decodecheck import _worker; _worker(sys.argv[2])")
+    return [sys.executable, "-I", "-c", boot, json.dumps(path), items_file]
+
+
+def check_items(items, workers: int | None = None, label: str = "gpuaug: decoding images to validate them",
+                on_verdict=None):
     """Strictly decode each ``(path, offset, size)`` item (size -1: to the end of the
-    file) in ``workers`` subprocesses; returns one verdict per item (None: decodes)."""
+    file) in ``workers`` subprocesses; returns one verdict per item (None: decodes).
+    ``on_verdict(index, verdict)`` is called (from a helper thread) as each arrives, so a
+    caller keeps what finished when the check is interrupted."""
     items = list(items)
     verdicts: list = [None] * len(items)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive number of processes (or None: the CPU count), got {workers!r}")
     if not items:
         return verdicts
-    workers = max(1, min(workers or default_workers(), len(items)))
+    workers = min(workers or default_workers(), len(items))
     progress = _Progress(len(items), label)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))] +
-        ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])))
     with tempfile.TemporaryDirectory(prefix="gpuaug-check-") as tmp:
         procs = []
         for w in range(workers):
@@ -172,10 +190,13 @@ def check_items(items, workers: int | None = None, label: str = "gpuaug: decodin
             with open(lst, "w") as f:
                 for i in range(w, len(items), workers):
                     path, offset, size = items[i]
-                    f.write(json.dumps([i, str(path), int(offset), int(size)]) + "\n")
-            procs.append(subprocess.Popen([sys.executable, "-m", "gpuaug.decodecheck", lst],
-                                          stdout=subprocess.PIPE, text=True, env=env))
+                    # the path's bytes, whatever their encoding (the worker opens them as bytes)
+                    f.write(json.dumps([i, os.fsencode(path).decode("latin-1"), int(offset), int(size)]) + "\n")
+            # a session of their own: Ctrl-C reaches this process only, which stops them
+            procs.append(subprocess.Popen(worker_command(lst), stdout=subprocess.PIPE, text=True,
+                                          start_new_session=True))
         errors = []
+        lock = threading.Lock()
 
         def collect(proc):
             seen = 0
@@ -185,6 +206,9 @@ def check_items(items, workers: int | None = None, label: str = "gpuaug: decodin
                     verdicts[index] = verdict
                     seen += 1
                     progress.advance()
+                    if on_verdict is not None:
+                        with lock:
+                            on_verdict(index, verdict)
             if proc.wait() != 0:
                 errors.append(f"decode check worker exited with status {proc.returncode} after {seen} files")
 
@@ -200,6 +224,8 @@ def check_items(items, workers: int | None = None, label: str = "gpuaug: decodin
                 if p.poll() is None:
                     p.kill()
                     p.wait()
+            for t in threads:  # their pipes are closed now: no verdict arrives after this returns
+                t.join()
         if errors:
             raise RuntimeError("; ".join(errors) + " (see the error above)")
     return verdicts

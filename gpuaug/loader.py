@@ -377,6 +377,8 @@ class DaliLoader(DataLoaderSurface):
                 if cast is not None:
                     images = [x.to(cast, memory_format=torch.channels_last) for x in images]
                 yield images, data["labels"].reshape(-1).to(torch.int64)
+        except UnicodeDecodeError as err:  # DALI's error names a file whose name is not UTF-8
+            raise RuntimeError(bytes(err.object).decode("utf-8", "surrogateescape")) from None
         finally:
             del it, pipe
 
@@ -420,7 +422,7 @@ class DaliLoader(DataLoaderSurface):
     def _skip_at_load(self, epoch: int, path: str, reason: str, rest) -> set:
         """Record a file DALI failed on (a missing one: every missing file of ``rest``);
         returns the paths newly skipped."""
-        from .loadfail import MISSING, BadSampleWarning
+        from .loadfail import MISSING, TOO_LARGE, BadSampleWarning
 
         gone = {path}
         if reason == MISSING:
@@ -431,6 +433,10 @@ class DaliLoader(DataLoaderSurface):
         if reason == MISSING:
             what = (f"{len(gone)} file(s) deleted or moved after the scan (e.g. {path}); restore them, or create "
                     "the loader again to rescan")
+        elif reason == TOO_LARGE:
+            from .imagesize import max_pixels
+
+            what = f"{path}: over Pillow's limit of {max_pixels()} pixels, not decoded (gpuaug.imagesize)"
         elif self.validate == "decode":
             what = (f"{path}: DALI's decoder refuses it although the scan's decode check passed it (nvJPEG on "
                     "the GPU can refuse a file the CPU decoders accept, or it changed since); remove or "

@@ -4,18 +4,23 @@ DALI stops its whole pipeline on a file it cannot read or decode. The loader the
 the file (:func:`find_failed_file`) -- the reader's message names a file it cannot open;
 the decoder's does not name its input, so the next files of the epoch are decoded one by
 one with the same DALI decoder until one is refused -- and skips it (the loader's
-``_run_epoch``). Where the file cannot be found, :func:`explain` gives the error: it
-names the file where it can and the remedy that fits the cause: a file deleted or moved
-after the scan needs restoring or a rescan (decode validation would not help: the scan
-already passed it); a file that does not decode needs ``validate='decode'`` (or, when
-that check already ran, removing or re-encoding the file).
+``_run_epoch``). An image over the pixel limit (:mod:`gpuaug.imagesize`: a decompression
+bomb, or a file replaced since the scan) is refused before it is decoded
+(:func:`gpuaug.dali.refuse_too_large`) and skipped the same way, as "too large". Where
+the file cannot be found, :func:`explain` gives the error: it names the file where it
+can and the remedy that fits the cause: a file deleted or moved after the scan needs
+restoring or a rescan (decode validation would not help: the scan already passed it); a
+file that does not decode needs ``validate='decode'`` (or, when that check already ran,
+removing or re-encoding the file).
 """
 
 from __future__ import annotations
 
 import os
 
-# Reasons for a file skipped at load time (after the scan passed it).
+from .imagesize import TOO_LARGE, too_large
+
+# Reasons for a file skipped at load time (after the scan passed it), and TOO_LARGE.
 MISSING = "missing"
 UNDECODABLE = "undecodable"
 
@@ -38,24 +43,29 @@ def find_failed_file(message: str, candidates, device_id: int | None, probe: int
     if named:
         path = max(named, key=len)  # "a/b.jpg" is also in "a/b.jpg.bak"'s message
         return path, MISSING if not os.path.exists(path) else UNDECODABLE
-    if "decoders." not in message:
+    if "decoders." not in message and "peek_image_shape" not in message:  # not the decode (or its size check)
         return None
     return _probe(list(candidates)[:probe], device_id)
 
 
 def _probe(candidates, device_id):
-    """The first of ``candidates`` DALI's decoder refuses (or that is gone), else None."""
+    """The first of ``candidates`` that is over the pixel limit (TOO_LARGE), that DALI's
+    decoder refuses, or that is gone; else None. Nothing over the limit is decoded."""
     import numpy as np
     from nvidia.dali import fn, types
     from nvidia.dali.pipeline import Pipeline
 
+    from .dali import refuse_too_large
+
     pipe = Pipeline(batch_size=1, num_threads=1, device_id=device_id, prefetch_queue_depth=1)
     with pipe:
         enc = fn.external_source(name="enc", dtype=types.UINT8, ndim=1)
-        pipe.set_outputs(fn.decoders.image(enc, device="cpu" if device_id is None else "mixed",
+        pipe.set_outputs(fn.decoders.image(refuse_too_large(enc), device="cpu" if device_id is None else "mixed",
                                            output_type=types.RGB))
     pipe.build()
     for path in map(str, candidates):
+        if too_large(path):
+            return path, TOO_LARGE
         try:
             data = np.fromfile(path, dtype=np.uint8)
         except FileNotFoundError:

@@ -16,13 +16,15 @@ SHOW = 20  # skipped paths listed per reason without --all
 
 
 def add_subparser(sub) -> None:
+    from .cli import _positive_int
+
     p = sub.add_parser("scan", help="check every image of a data set once (cached) and list the files "
                                     "the loaders will skip",
                        description=__doc__.split("\n\n", 1)[1])
     p.add_argument("root", metavar="ROOT", help="an ImageFolder tree or a '<path> <label>' list file")
     p.add_argument("--validate", choices=("decode", "header"), default="decode",
                    help="decode (default): decode every image strictly; header: two small reads per file")
-    p.add_argument("--workers", type=int, help="decoding processes (default: the CPU count, at most 8)")
+    p.add_argument("--workers", type=_positive_int, help="decoding processes (default: the CPU count, at most 8)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the validation cache")
     p.add_argument("--all", action="store_true", help=f"list every skipped file (default: the first {SHOW} "
                                                       "per reason)")
@@ -30,8 +32,20 @@ def add_subparser(sub) -> None:
 
 
 def run(args) -> int:
+    """Scan, print the report; Ctrl-C exits 130 keeping the verdicts finished so far."""
+    try:
+        return _scan(args)
+    except KeyboardInterrupt:
+        kept = ("nothing is cached (--no-cache)" if args.no_cache else
+                "the verdicts finished so far are kept in the validation cache: run it again to continue")
+        print(f"\ngpuaug scan: interrupted; {kept}", file=sys.stderr)
+        return 130
+
+
+def _scan(args) -> int:
     from . import datafiles
-    from .checkcache import DecodeCache
+    from .checkcache import cache_file
+    from .datafiles import printable
 
     start = time.monotonic()
     if os.path.isfile(args.root):
@@ -43,7 +57,7 @@ def run(args) -> int:
                                               cache=not args.no_cache)
         what = f"{len(samples)} usable images in {len(samples.classes)} classes"
     n_skipped = sum(map(len, samples.skipped.values()))
-    print(f"{args.root}: {what}, {n_skipped} skipped ({time.monotonic() - start:.1f} s, "
+    print(f"{printable(args.root)}: {what}, {n_skipped} skipped ({time.monotonic() - start:.1f} s, "
           f"validate={args.validate})")
     base = args.root if os.path.isdir(args.root) else os.path.dirname(os.path.abspath(args.root))
     for reason in datafiles.SKIP_REASONS:
@@ -53,11 +67,11 @@ def run(args) -> int:
         print(f"  {reason}: {len(paths)}")
         for p in paths if args.all else paths[:SHOW]:
             detail = samples.details.get(p)
-            print(f"    {os.path.relpath(p, base)}" + (f"  ({detail})" if detail else ""))
+            print(f"    {printable(os.path.relpath(p, base))}" + (f"  ({printable(detail)})" if detail else ""))
         if len(paths) > SHOW and not args.all:
             print(f"    ... {len(paths) - SHOW} more (--all lists them)")
     if samples.empty_classes:
-        print(f"  empty class folders (labels kept): {', '.join(samples.empty_classes)}")
+        print(f"  empty class folders (labels kept): {printable(', '.join(samples.empty_classes))}")
     if args.validate == "decode" and not args.no_cache and os.path.isdir(args.root):
-        print(f"validation cache: {DecodeCache(args.root, datafiles.decoder_tag()).path}", file=sys.stderr)
+        print(f"validation cache: {printable(cache_file(args.root))}", file=sys.stderr)
     return 0

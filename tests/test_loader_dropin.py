@@ -180,10 +180,10 @@ def test_verdicts_are_cached_per_root_by_size_and_mtime(tree, monkeypatch):
 
     calls = []
     real = decodecheck.check_items
-    monkeypatch.setattr(decodecheck, "check_items", lambda items, workers=None: calls.append(list(items))
-                        or real(items, workers))
+    monkeypatch.setattr(decodecheck, "check_items", lambda items, workers=None, **kw: calls.append(list(items))
+                        or real(items, workers, **kw))
     again = datafiles.scan_image_folder(root)
-    assert again.files == first.files and calls == [[]]  # nothing decoded again
+    assert again.files == first.files and calls == []  # nothing decoded again
 
     changed = os.path.join(root, "ant", "a0.jpg")
     with open(changed, "wb") as f:
@@ -245,16 +245,34 @@ def test_symlink_loops_and_repeats_are_skipped_and_counted(tree):
     assert len(loader.samples) == len(files)
 
 
-def test_symlinked_folders_are_followed_once(tmp_path):
+def _torchvision_samples(root):
+    from torchvision.datasets import ImageFolder
+
+    return ImageFolder(str(root)).samples
+
+
+def test_symlinked_class_folders_are_read_like_torchvision(tmp_path):
     real = tmp_path / "real"
     write_clean_tree(str(real))
     root = tmp_path / "linked"
     root.mkdir()
     os.symlink(real / "ant", root / "ant")  # a class folder that is a link: followed
-    os.symlink(real / "ant", root / "ant2")  # the same folder again: a counted skip
+    os.symlink(real / "ant", root / "ant2")  # the same folder as another class: read for it too
     samples = datafiles.scan_image_folder(root, validate="header")
-    assert samples.classes == ["ant", "ant2"] and samples.empty_classes == ["ant2"]
-    assert len(samples) == 7 and samples.skipped == {"repeated folder": [str(root / "ant2")]}
+    assert samples.classes == ["ant", "ant2"] and samples.empty_classes == [] and samples.skipped == {}
+    assert list(zip(samples.files, samples.labels)) == _torchvision_samples(root)
+
+
+def test_a_link_into_another_class_keeps_that_class(tree):
+    """train/ant/alias -> ../bee: bee's images count for ant (under alias/) and for bee,
+    as in torchvision's ImageFolder; bee is not reported empty (issue 21, item 7)."""
+    root, files = tree
+    os.symlink(os.path.join("..", "bee"), os.path.join(root, "ant", "alias"))
+    samples = datafiles.scan_image_folder(root, validate="header")
+    assert samples.empty_classes == [] and samples.skipped == {}
+    assert list(zip(samples.files, samples.labels)) == _torchvision_samples(root)
+    bee = samples.classes.index("bee")
+    assert sum(1 for label in samples.labels if label == bee) == sum(1 for c in files.values() if c == "bee")
 
 
 class _Stream(io.StringIO):

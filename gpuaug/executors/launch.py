@@ -7,8 +7,10 @@
   device is current, or on arrays of another device, raises a clear error instead of
   CUDA's "invalid resource handle".
 * ``"emulated"``: the same file is compiled by g++ together with the shim
-  ``kernels/cuda_emu.h`` into a shared library (cached on disk by source hash) whose
-  generated ``extern "C"`` launchers run the kernel on CPU threads; arrays are numpy.
+  ``kernels/cuda_emu.h`` into a shared library (cached on disk by source hash, in a 0700
+  folder of the user's cache dir: :func:`cache_dir`; a library there is loaded only when
+  its SHA-256 is the one recorded when this user compiled it) whose generated
+  ``extern "C"`` launchers run the kernel on CPU threads; arrays are numpy.
 * ``"recording"``: nothing is compiled or run; arguments are checked as for ``"cuda"``
   and the launch is recorded (with the bytes it would move) by
   :mod:`gpuaug.executors.recording` (host-cost benchmark without a GPU).
@@ -327,11 +329,43 @@ _build_locks: dict[str, threading.Lock] = {}
 
 
 def cache_dir() -> Path:
-    """Where emulated shared libraries are cached ($GPUAUG_CACHE_DIR or the temp dir)."""
-    root = os.environ.get("GPUAUG_CACHE_DIR")
-    if root:
-        return Path(root) / "emulated"
-    return Path(tempfile.gettempdir()) / f"gpuaug-emulated-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    """Where emulated shared libraries are cached: ``emulated/`` in the user's gpuaug
+    cache folder (:mod:`gpuaug.cachedir`)."""
+    from ..cachedir import cache_root
+
+    return cache_root() / "emulated"
+
+
+def _private_dir(folder: Path) -> Path:
+    """``folder``, created mode 0700; refused when another user owns it or others may write
+    to it (a library planted there would run as this user)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    st = folder.stat()
+    if st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise PermissionError(
+            f"refusing the emulated-kernel cache {str(folder)!r}: it must be a folder of this user's that "
+            f"no one else may write to (owner uid {st.st_uid}, mode {st.st_mode & 0o777:o}); remove it, or "
+            "point GPUAUG_CACHE_DIR at a private folder")
+    return folder
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _verified(so_path: Path) -> bool:
+    """Whether ``so_path`` is a library this user compiled: owned by them (in their private
+    folder) and its SHA-256 the one recorded when it was compiled."""
+    try:
+        st = so_path.stat()
+        recorded = so_path.with_name(so_path.name + ".sha256").read_text().strip()
+    except OSError:
+        return False
+    return st.st_uid == os.getuid() and recorded == _file_digest(so_path)
 
 
 def _wrapper_source(sigs) -> str:
@@ -363,10 +397,9 @@ def _emulated_library(file_stem: str, source: str, sigs) -> _EmuLibrary:
     with build_lock:
         if digest in _libraries:
             return _libraries[digest]
-        folder = cache_dir()
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = _private_dir(cache_dir())
         so_path = folder / f"{file_stem}-{digest}.so"
-        if not so_path.exists():
+        if not _verified(so_path):  # absent, or not provably ours: compile it (again)
             _compile_emulated(compiler, unit, so_path, file_stem)
         entry = _EmuLibrary(ctypes.CDLL(str(so_path)), threading.Lock())
         _libraries[digest] = entry
@@ -383,7 +416,10 @@ def _compile_emulated(compiler: str, unit: str, so_path: Path, file_stem: str) -
         proc = subprocess.run([compiler, *GXX_FLAGS, "-o", str(tmp_so), str(cpp)], capture_output=True, text=True)
         if proc.returncode != 0:
             raise KernelCompileError(f"{compiler} failed to compile {file_stem}.cu for emulation:\n{proc.stderr}")
+        record = Path(tmp) / "digest"
+        record.write_text(_file_digest(tmp_so) + "\n")
         os.replace(tmp_so, so_path)  # atomic: concurrent builders never see a partial file
+        os.replace(record, so_path.with_name(so_path.name + ".sha256"))
 
 
 def _emulated_kernel(file_stem: str, source: str, sigs: dict, sig: Signature) -> Kernel:

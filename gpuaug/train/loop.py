@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .._arrays import torch_to_device
+from ..datafiles import printable
 from ..normalization import mean_std
 from . import checkpoint, distributed, outputs
 from .data import denormalise, make_loader, resolve_data
@@ -154,7 +155,7 @@ def _train(cfg, d, out: Path, log) -> dict:
         log(f"mixing set: {ns.mixing!r} ({time.time() - t0:.1f} s)")
     train_loader = make_loader(ns, True)
     for reason, files in sorted(getattr(train_loader, "skipped", {}).items()):
-        log(f"skipped {len(files)} training file(s): {reason} (e.g. {files[0]})")
+        log(f"skipped {len(files)} training file(s): {reason} (e.g. {printable(files[0])})")
     classes = list(train_loader.classes)
     ns.classes = classes
     val_loader = make_loader(ns, False)
