@@ -285,7 +285,7 @@ def test_resume_after_files_vanish_or_break(tmp_path, capsys):
     with pytest.warns(BadSampleWarning):
         assert main_train(_args(root, out, "--resume")) == 0
     text = capsys.readouterr().out
-    assert "checkpoint's list of 32 training files; 2 of them are now missing or fail the scan" in text
+    assert "checkpoint's list of 32 training files; 2 of them, now missing or failing the scan, are skipped" in text
     assert "skipped at load time so far: " in text
     assert checkpoint.read(out / "checkpoint.pt")["fingerprint"]["train_images"] == 32
 

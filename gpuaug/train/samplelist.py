@@ -60,7 +60,7 @@ def describe(gone: dict, added: int, total: int) -> str:
         counts[reason] = counts.get(reason, 0) + 1
     parts = [f"resuming over the checkpoint's list of {total} training files"]
     if gone:
-        parts.append(f"{len(gone)} of them are now missing or fail the scan and are skipped at load time ("
+        parts.append(f"{len(gone)} of them, now missing or failing the scan, are skipped at load time ("
                      + ", ".join(f"{r}: {n}" for r, n in sorted(counts.items()))
                      + f"; e.g. {next(iter(gone))})")
     if added:
