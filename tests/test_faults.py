@@ -317,5 +317,5 @@ def test_a_batch_whose_files_all_fail_is_skipped(tmp_path, capsys):
     with pytest.warns(BadSampleWarning, match="every file of a batch failed"):
         rc = main_train(_args(root, tmp_path / "run", "--batch-size", "1", "--validate", "none", "--epochs", "1"))
     assert rc == 0
-    assert "1 step(s) skipped: every file of a batch failed" in capsys.readouterr().out
+    assert "steps skipped so far: 1 (every file of a batch failed to load)" in capsys.readouterr().out
     assert _log(tmp_path / "run")[0]["step"] == 7  # 8 batches, one empty

@@ -446,8 +446,9 @@ def _train(cfg, d, out: Path, log) -> dict:
             progress.close(f"loss {record['train_loss']:.3f} train acc {100 * record['train_top1']:.1f}%")
             bad = getattr(train_loader, "bad_files", {})
             if bad:
-                log(f"  skipped at load time so far: " + ", ".join(f"{r}: {len(f)}" for r, f in sorted(bad.items()))
-                    + (f"; {empty_steps} step(s) skipped: every file of a batch failed" if empty_steps else ""))
+                log(f"  skipped at load time so far: " + ", ".join(f"{r}: {len(f)}" for r, f in sorted(bad.items())))
+            if empty_steps:  # on any rank (DDP ranks skip together)
+                log(f"  steps skipped so far: {empty_steps} (every file of a batch failed to load)")
             if val_loader is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
                 val = summarize(predict(net, val_loader, d, amp_dtype, limit_batches=cfg.limit_val_batches))
                 record.update(val_top1=1 - val["top1_error"], val_top5=1 - val["top5_error"], val_loss=val["loss"],
