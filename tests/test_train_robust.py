@@ -372,3 +372,23 @@ def test_ctrl_c_before_the_loop_exits_130_without_a_traceback(data, tmp_path, mo
 
     monkeypatch.setattr(loop, "resolve_data", interrupted)
     assert main_train(short_run(data, tmp_path / "run")) == 130
+
+
+def test_sample_list_round_trips_odd_names(tmp_path):
+    import io
+
+    import torch
+
+    from gpuaug.train import samplelist
+
+    root = tmp_path / "train"
+    files = [str(root / "a" / "1.jpg"), str(root / "b" / os.fsdecode(b"caf\xe9.jpg")), "/elsewhere/x.jpg"]
+    packed = samplelist.pack(root, files, [0, 1, 1])
+    buf = io.BytesIO()
+    torch.save(packed, buf)
+    buf.seek(0)
+    assert samplelist.unpack(torch.load(buf, weights_only=True), root) == (files, [0, 1, 1])
+    (root / "a").mkdir(parents=True)
+    open(files[0], "w").close()
+    gone, added = samplelist.reconcile(files, [str(root / "a" / "2.jpg")], {"empty": [files[0]]})
+    assert gone == {files[0]: "empty", files[1]: "missing", files[2]: "missing"} and added == 1
