@@ -136,7 +136,7 @@ def _resume_samples(ns, loader, saved: dict, data_id, log):
     from ..datafiles import Samples
 
     gone, added = samplelist.reconcile(files, now, skipped)
-    skipped = {r: [p for p in ps if p not in gone] for r, ps in skipped.items()}  # those count at load time
+    skipped = {r: kept for r, ps in skipped.items() if (kept := [p for p in ps if p not in gone])}  # gone: load time
     classes = list(saved["extra"].get("classes") or loader.classes)
     loader = make_loader(ns, True, samples=Samples(files=files, labels=labels, classes=classes, skipped=skipped))
     loader.leave_out({p: (r, -1) for p, r in gone.items()})
