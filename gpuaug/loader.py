@@ -209,6 +209,7 @@ class DaliLoader(DataLoaderSurface):
         self.mixing = self._check_mixing(augment, mixing)
         self.epoch, self._epoch_set = 0, False
         self._load_skips, self._load_skip_set = {}, set()  # files DALI failed on (see _run_epoch)
+        self._load_skip_epochs = {}  # path -> the epoch it was skipped in (-1: left out from the start)
         n_files = sum(len(v) for r, v in samples.skipped.items() if r != "repeated folder")
         if n_files:
             warnings.warn(f"gpuaug loader: skipped {n_files} files "
@@ -243,6 +244,21 @@ class DaliLoader(DataLoaderSurface):
         """Skip reason ("missing", "undecodable") -> files that passed the scan but failed in
         DALI at load time (this rank's, so far); they are left out of later epochs."""
         return {r: list(v) for r, v in self._load_skips.items()}
+
+    @property
+    def load_skip_state(self) -> dict:
+        """Path -> [reason, epoch] of this rank's files skipped at load time: what a
+        checkpoint keeps so a resumed run leaves them out where the first run did."""
+        return {p: [r, self._load_skip_epochs.get(p, -1)] for r, ps in self._load_skips.items() for p in ps}
+
+    def leave_out(self, skips: dict) -> None:
+        """Skip these files (path -> (reason, epoch) as :attr:`load_skip_state` gives) from
+        the start of the next epoch, as if met at load time (a resumed run's)."""
+        for path, (reason, epoch) in skips.items():
+            if path not in self._load_skip_set:
+                self._load_skips.setdefault(reason, []).append(path)
+                self._load_skip_set.add(path)
+                self._load_skip_epochs[path] = int(epoch)
 
     @property
     def classes(self) -> list:
@@ -429,6 +445,7 @@ class DaliLoader(DataLoaderSurface):
             gone |= {f for f in rest if not os.path.exists(f)}
         self._load_skips.setdefault(reason, []).extend(sorted(gone))
         self._load_skip_set.update(gone)
+        self._load_skip_epochs.update((p, epoch) for p in gone)
         total = sum(len(v) for v in self._load_skips.values())
         if reason == MISSING:
             what = (f"{len(gone)} file(s) deleted or moved after the scan (e.g. {path}); restore them, or create "

@@ -2,7 +2,10 @@
 chosen and random points, SIGTERM/SIGINT sent to the whole process group (as Slurm,
 systemd and Ctrl-C do) with a DataLoader worker running, a full disk, a read-only disk.
 After each: no torn or stray file, a metrics log with exactly one line per epoch, and a
-resumed run ending bit-identical to one that never stopped."""
+resumed run ending bit-identical to one that never stopped. Also: an uncaught error, or
+a DDP peer killed, ends the process (no hang on a worker at exit); files deleted or broken
+between a stop and ``--resume``, a DALI load-time skip before the stop, and a batch whose
+files all fail do not stop a run or change a resumed one."""
 
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ import resource
 import signal
 import subprocess
 import sys
+import socket
 import threading
+import warnings
 from pathlib import Path
 
 import pytest
@@ -70,14 +75,15 @@ def _check(out, straight):
 class _Run:
     """``python -m gpuaug.train`` in a new session (its own process group, as under setsid)."""
 
-    def __init__(self, args, prelude: str = ""):
+    def __init__(self, args, prelude: str = "", env: dict | None = None):
         # The same intra-op thread count as this process, whose runs it is compared with
         # (importing FFCV at collection sets torch's threads to 1 in-process; the bits of a
         # CPU step depend on the thread count).
         code = (f"import sys, torch; torch.set_num_threads({torch.get_num_threads()}); {prelude}\n"
                 "from gpuaug.train.cli import main; sys.exit(main(sys.argv[1:]))")
         self.proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=REPO, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                                     stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                                     env=None if env is None else dict(os.environ, **env))
         self.lines, self.cond = [], threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -97,7 +103,12 @@ class _Run:
         os.killpg(self.proc.pid, sig)
 
     def finish(self, timeout: float = 120) -> int:
-        rc = self.proc.wait(timeout)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.signal_group(signal.SIGKILL)
+            self.proc.wait()
+            raise AssertionError(f"still running after {timeout} s:\n{self.output}") from None
         self.proc.stdout.close()
         return rc
 
@@ -225,3 +236,86 @@ def test_read_only_out_is_one_line(data, tmp_path):
             main_train(_args(data, mnt / "run"))
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+# ------------------------------------------------------------------ no hang at exit
+# The first step fails in the main process while a DataLoader worker (which ignores
+# SIGTERM) is alive: the process must still exit, with the error.
+_FAIL_FIRST_STEP = """
+from gpuaug.train.schedule import Schedule
+def _apply(self, optimizer, step):
+    raise RuntimeError("injected failure")
+Schedule.apply = _apply
+"""
+
+
+def test_uncaught_error_with_a_worker_alive_exits(data, tmp_path):
+    run = _Run(_args(data, tmp_path / "run", "--workers", "1"), prelude=_FAIL_FIRST_STEP)
+    assert run.finish(timeout=90) == 1, run.output
+    assert "injected failure" in run.output
+
+
+def test_ddp_survivor_of_a_killed_rank_exits(data, tmp_path):
+    """Two gloo ranks by hand (as a scheduler starts them); rank 1 is SIGKILLed mid-epoch."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    runs = [_Run(_args(data, tmp_path / "run", "--workers", "1", "--epochs", "50"), prelude=_SLOW_STEPS,
+                 env=dict(RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                          MASTER_PORT=str(port), OMP_NUM_THREADS="1"))
+            for r in range(2)]
+    runs[0].wait_for("epoch 1/50 [")
+    runs[1].signal_group(signal.SIGKILL)
+    assert runs[1].finish() == -signal.SIGKILL
+    rc = runs[0].finish(timeout=90)
+    assert rc not in (0, 143), runs[0].output  # an error, not a clean stop
+    assert "Connection" in runs[0].output or "peer" in runs[0].output
+
+
+# ------------------------------------------------------------------ data that changes under a run
+def test_resume_after_files_vanish_or_break(tmp_path, capsys):
+    from gpuaug.train.data import BadSampleWarning
+
+    root = tiny_data(tmp_path / "d")
+    out = tmp_path / "run"
+    assert main_train(_args(root, out, "--stop-after-steps", "2")) == 143
+    files = sorted((root / "train").rglob("*.jpg"))
+    files[0].unlink()
+    files[1].write_bytes(b"not a picture")
+    with pytest.warns(BadSampleWarning):
+        assert main_train(_args(root, out, "--resume")) == 0
+    text = capsys.readouterr().out
+    assert "checkpoint's list of 32 training files; 2 of them, now missing or failing the scan, are skipped" in text
+    assert "skipped at load time so far: " in text
+    assert checkpoint.read(out / "checkpoint.pt")["fingerprint"]["train_images"] == 32
+
+
+def test_dali_resume_is_exact_after_a_load_time_skip(tmp_path):
+    pytest.importorskip("nvidia.dali")
+    root = tiny_data(tmp_path / "d")
+    bad = sorted((root / "train").rglob("*.jpg"))[5]
+    bad.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4 + b"\xff\xd9")  # DALI's decoder refuses it
+
+    def run(out, *extra):
+        return main_train(_args(root, out, "--loader", "dali", "--validate", "none", *extra))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert run(tmp_path / "straight") == 0
+        assert run(tmp_path / "split", "--stop-after-steps", "4") == 143  # after epoch 1, which skipped it
+        assert run(tmp_path / "split", "--resume") == 0
+    a, b = (torch.load(tmp_path / name / "model.pt", weights_only=True)["model"] for name in ("straight", "split"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _log(tmp_path / "split")[-1]["val_loss"] == _log(tmp_path / "straight")[-1]["val_loss"]
+
+
+def test_a_batch_whose_files_all_fail_is_skipped(tmp_path, capsys):
+    from gpuaug.train.data import BadSampleWarning
+
+    root = tiny_data(tmp_path / "d", per_class=2, val=1)
+    sorted((root / "train").rglob("*.jpg"))[3].write_bytes(b"not a picture")
+    with pytest.warns(BadSampleWarning, match="every file of a batch failed"):
+        rc = main_train(_args(root, tmp_path / "run", "--batch-size", "1", "--validate", "none", "--epochs", "1"))
+    assert rc == 0
+    assert "steps skipped so far: 1 (every file of a batch failed to load)" in capsys.readouterr().out
+    assert _log(tmp_path / "run")[0]["step"] == 7  # 8 batches, one empty

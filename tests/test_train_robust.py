@@ -33,6 +33,7 @@ def _run(data, out, *extra):
     ("--workers", "-1"), ("--label-smoothing", "2"), ("--label-smoothing", "1"), ("--warmup-epochs", "-1"),
     ("--lr", "0"), ("--lr", "nan"), ("--weight-decay", "-1e-4"), ("--momentum", "1.5"), ("--fractals", "0"),
     ("--eval-every", "0"), ("--milestones", "30,-1"), ("--jsd-lambda", "-1"), ("--drop", "1"), ("--epochs", "x"),
+    ("--seed", "-1"), ("--seed", "99999999999999999999999"),
 ])
 def test_bad_numbers_are_refused_naming_the_option(option, value, capsys):
     with pytest.raises(SystemExit) as err:
@@ -56,6 +57,40 @@ def test_every_option_has_help_and_bn_decay_reads_well():
     text = build_parser().format_help()
     assert "--no-no-bn-decay" not in text and "shapes 48" in text
     assert build_parser().parse_args(["--no-bn-decay"]).bn_decay is False  # the old spelling still works
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--settings", "[1]"], "--settings must be a JSON object"),
+    (["--settings", '{"severity": 99}'], "severity must be in 1..10, got 99"),
+    (["--gamma", "1e308", "--schedule", "step", "--milestones", "0"], "beyond float32's range"),
+])
+def test_bad_settings_are_one_line(data, tmp_path, extra, message):
+    with pytest.raises(SystemExit) as err:
+        main_train(short_run(data, tmp_path / "r", "--method", "augmix", *extra))
+    assert str(err.value).startswith("error: ") and message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_largest_seed_trains(data, tmp_path):
+    assert main_train(short_run(data, tmp_path / "r", "--method", "augmix", "--seed", str(2**63 - 1))) == 0
+
+
+def test_eval_on_an_unwritable_path_is_one_line_naming_it(data, tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    from gpuaug.train.cli import main_eval
+
+    out = tmp_path / "run"
+    assert _run(data, out, "--epochs", "1") == 0
+
+    def denied(*a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)  # as on a read-only folder (the tests run as root)
+    with pytest.raises(SystemExit) as err:
+        main_eval(["--checkpoint", str(out), "--data", str(data), "--device", "cpu", "--workers", "0"])
+    msg = str(err.value)
+    assert msg.startswith(f"error: cannot write {out / 'eval.json'}: Permission denied") and "--json" in msg
 
 
 def test_unknown_recipe_lists_the_recipes(data, tmp_path):
@@ -86,6 +121,27 @@ def test_resume_refuses_changed_settings_unless_allowed(data, tmp_path):
     assert (out / "config.json").read_bytes() == config  # not rewritten
     assert _run(data, out, "--resume") == 0  # same settings: fine, config.json kept as it was
     assert (out / "config.json").read_bytes() == config
+
+
+def test_resume_refuses_other_data_unless_allowed(data, tmp_path):
+    import shutil
+
+    other = tmp_path / "copy"
+    shutil.copytree(data, other)  # the same shape: the fingerprint alone does not tell
+    out = tmp_path / "run"
+    assert _run(data, out, "--stop-after-steps", "2") == 143
+    with pytest.raises(SystemExit, match=r"other settings:\n  data: checkpoint .*, this run '.*copy'"):
+        _run(other, out, "--resume")
+    assert _run(other, out, "--resume", "--allow-changed-settings") == 0
+    assert json.loads((out / "config.json").read_text())["data"] == str(other)  # config.json stays true
+
+
+def test_resume_refuses_another_loader(data, tmp_path):
+    pytest.importorskip("nvidia.dali")
+    out = tmp_path / "run"
+    assert _run(data, out, "--stop-after-steps", "2", "--loader", "torch") == 143
+    with pytest.raises(SystemExit, match="loader: checkpoint 'torch', this run 'dali'"):
+        _run(data, out, "--resume", "--loader", "dali")
 
 
 def test_allowed_changes_are_recorded(data, tmp_path):
@@ -173,6 +229,20 @@ def test_write_atomic_keeps_the_old_file_on_a_write_error(tmp_path, monkeypatch)
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["config.json"]
     msg = outputs.describe_os_error(err.value)
     assert "config.json" in msg and "disk is full" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_outputs_respect_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        path = outputs.write_atomic(tmp_path / "train.jsonl", "{}\n")
+        outputs.write_atomic(path, "{}\n{}\n")  # a replacement too
+        with open(tmp_path / "plain", "w"):
+            pass
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain", "train.jsonl"]
 
 
 # ------------------------------------------------------------------ bad files at train time
@@ -302,3 +372,23 @@ def test_ctrl_c_before_the_loop_exits_130_without_a_traceback(data, tmp_path, mo
 
     monkeypatch.setattr(loop, "resolve_data", interrupted)
     assert main_train(short_run(data, tmp_path / "run")) == 130
+
+
+def test_sample_list_round_trips_odd_names(tmp_path):
+    import io
+
+    import torch
+
+    from gpuaug.train import samplelist
+
+    root = tmp_path / "train"
+    files = [str(root / "a" / "1.jpg"), str(root / "b" / os.fsdecode(b"caf\xe9.jpg")), "/elsewhere/x.jpg"]
+    packed = samplelist.pack(root, files, [0, 1, 1])
+    buf = io.BytesIO()
+    torch.save(packed, buf)
+    buf.seek(0)
+    assert samplelist.unpack(torch.load(buf, weights_only=True), root) == (files, [0, 1, 1])
+    (root / "a").mkdir(parents=True)
+    open(files[0], "w").close()
+    gone, added = samplelist.reconcile(files, [str(root / "a" / "2.jpg")], {"empty": [files[0]]})
+    assert gone == {files[0]: "empty", files[1]: "missing", files[2]: "missing"} and added == 1

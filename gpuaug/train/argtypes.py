@@ -8,6 +8,7 @@ import argparse
 import math
 
 MIN_IMAGE_SIZE = 8  # the smallest crop the models (stride 8 in the tiny CNN) and the ops handle
+SEED_MAX = 2**63 - 1  # torch.manual_seed takes a 64-bit value; numpy's SeedSequence a non-negative one
 
 
 class _Number:
@@ -16,12 +17,16 @@ class _Number:
     def __init__(self, kind, lo=None, hi=None, lo_open=False, hi_open=False, what=""):
         self.kind, self.lo, self.hi, self.lo_open, self.hi_open, self.what = kind, lo, hi, lo_open, hi_open, what
 
+    def _fmt(self, v) -> str:
+        return str(v) if self.kind is int else f"{v:g}"  # :g would round a large integer
+
     def describe(self) -> str:
-        if self.lo is not None and self.hi is not None:
-            return f"in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
-        if self.lo is not None:
-            return f"{'>' if self.lo_open else '>='} {self.lo:g}"
-        return f"{'<' if self.hi_open else '<='} {self.hi:g}"
+        lo, hi = (None if v is None else self._fmt(v) for v in (self.lo, self.hi))
+        if lo is not None and hi is not None:
+            return f"in {'(' if self.lo_open else '['}{lo}, {hi}{')' if self.hi_open else ']'}"
+        if lo is not None:
+            return f"{'>' if self.lo_open else '>='} {lo}"
+        return f"{'<' if self.hi_open else '<='} {hi}"
 
     def check(self, v):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or (self.kind is int and not float(v).is_integer()):
@@ -32,7 +37,7 @@ class _Number:
         low = self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo)
         high = self.hi is not None and (v >= self.hi if self.hi_open else v > self.hi)
         if low or high:
-            raise ValueError(f"must be {self.describe()}{self.what}, got {v:g}")
+            raise ValueError(f"must be {self.describe()}{self.what}, got {self._fmt(v)}")
         return v
 
     def __call__(self, text: str):
@@ -50,6 +55,11 @@ class _Number:
 def count(lo: int = 1, what: str = "") -> _Number:
     """An integer >= ``lo``."""
     return _Number(int, lo, what=what)
+
+
+def seed() -> _Number:
+    """A random seed: an integer in [0, 2**63 - 1]."""
+    return _Number(int, 0, SEED_MAX)
 
 
 def real(lo=None, hi=None, lo_open=False, hi_open=False, what: str = "") -> _Number:

@@ -108,16 +108,18 @@ def _check_optimizer(saved: dict, optimizer, path) -> None:
 
 def changed_settings(saved: dict | None, live: dict) -> list[str]:
     """Settings that differ between a checkpoint's run and this one ("name: checkpoint X,
-    this run Y"); empty when the checkpoint predates recorded settings."""
+    this run Y"); empty when the checkpoint predates recorded settings, and a setting it
+    predates is not compared."""
     if not saved:
         return []
-    return [f"{k}: checkpoint {saved.get(k)!r}, this run {v!r}" for k, v in live.items() if saved.get(k) != v]
+    return [f"{k}: checkpoint {saved[k]!r}, this run {v!r}" for k, v in live.items() if k in saved and saved[k] != v]
 
 
-def load(path: Path | str, *, model, optimizer, scaler, fingerprint: dict) -> dict:
+def load(path: Path | str, *, model, optimizer, scaler, fingerprint: dict, state: dict | None = None) -> dict:
     """Validate everything, then restore model, optimiser and scaler in place; returns
-    {"step", "epoch", "batch", "extra"}. Raises CheckpointError before changing anything."""
-    state = read(path)
+    {"step", "epoch", "batch", "extra"}. Raises CheckpointError before changing anything.
+    ``state``: the file's contents when already :func:`read`."""
+    state = read(path) if state is None else state
     saved_fp = state["fingerprint"]
     diffs = [f"{k}: checkpoint {saved_fp.get(k)!r}, this run {v!r}"
              for k, v in fingerprint.items() if saved_fp.get(k) != v]

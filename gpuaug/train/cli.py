@@ -94,7 +94,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
                         "that differ from the checkpoint's")
     g.add_argument("--overwrite", action="store_true", help="start over (fresh log and checkpoint) even if "
                                                            "--out has a checkpoint")
-    g.add_argument("--seed", type=int, default=0, help="random seed of data order, augmentation and init (default 0)")
+    g.add_argument("--seed", type=T.seed(), default=0,
+                   help="random seed of data order, augmentation and init, in [0, 2**63 - 1] (default 0)")
     g.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
                    help="auto: the GPU when torch sees one, else the CPU")
     g.add_argument("--eval-every", type=T.count(1), default=1, help="validate every N epochs (and after the last)")
@@ -185,6 +186,9 @@ def resolve_train_args(args: argparse.Namespace) -> SimpleNamespace:
             extra = json.loads(args.settings)
         except json.JSONDecodeError as err:
             raise SystemExit(f"error: --settings is not valid JSON: {err}") from None
+        if not isinstance(extra, dict):
+            raise SystemExit(f"error: --settings must be a JSON object of method settings, e.g. "
+                             f"'{{\"severity\": 1}}'; got {args.settings!r}")
         settings.update({k: tuple(v) if isinstance(v, list) else v for k, v in extra.items()})
     if cfg["crop"] == "auto":
         cfg["crop"] = "pad" if (args.data is None or cfg["image_size"] <= 64) else "rrc"
@@ -350,7 +354,11 @@ def main_eval(argv: list[str] | None = None) -> int:
             print(format_table(results))
             ck = Path(args.checkpoint)
             out = Path(args.json) if args.json else (ck if ck.is_dir() else ck.parent) / "eval.json"
-            outputs.write_atomic(out, json.dumps(results, indent=2))
+            try:
+                outputs.write_atomic(out, json.dumps(results, indent=2))
+            except OSError as err:
+                raise SystemExit(f"error: cannot write {out}: {err.strerror or err}; "
+                                 "choose a writable file with --json") from None
             print(f"wrote {out}")
     finally:
         distributed.cleanup()

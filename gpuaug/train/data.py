@@ -36,11 +36,19 @@ import torch
 from ..normalization import IMAGENET_MEAN as MEAN, IMAGENET_STD as STD, mean_std
 from ..imagesize import TOO_LARGE, max_pixels
 from ..loadfail import MISSING, UNDECODABLE, BadSampleWarning  # shared with the DALI loader
-from .signals import blocked, worker_init
+from .signals import blocked, stop_at_exit, worker_init
 
 
 class ImageTooLarge(ValueError):
     pass
+
+
+class LeftOut(OSError):
+    """A file the loader was told to skip (:meth:`TorchLoader.leave_out`); ``reason`` says why."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"left out: {reason} (found so when the run was resumed, or earlier)")
+        self.path, self.reason = path, reason
 
 
 def _bad_file_errors() -> tuple:
@@ -57,6 +65,8 @@ def load_failure(err: BaseException) -> str:
     """The skip reason for an exception raised while loading a file."""
     from PIL import Image
 
+    if isinstance(err, LeftOut):
+        return err.reason
     if isinstance(err, FileNotFoundError):
         return MISSING
     if isinstance(err, (ImageTooLarge, Image.DecompressionBombError)):
@@ -76,6 +86,7 @@ class Dataset:
     paths: list | None = None
     arrays: np.ndarray | None = None
     skipped: dict = field(default_factory=dict)  # reason -> skipped files (folders only)
+    left_out: dict = field(default_factory=dict)  # path -> reason: skipped without reading (folders only)
 
     def __len__(self):
         return len(self.labels)
@@ -84,6 +95,8 @@ class Dataset:
         """HWC uint8 image ``i`` (a PIL image for files, a numpy array for CIFAR)."""
         if self.arrays is not None:
             return self.arrays[i]
+        if self.paths[i] in self.left_out:
+            raise LeftOut(self.paths[i], self.left_out[self.paths[i]])
         from PIL import Image
 
         with warnings.catch_warnings():
@@ -255,12 +268,12 @@ class _Batches(torch.utils.data.Dataset):
                 if l.dataset.paths is None or not isinstance(err, BAD_FILE_ERRORS):
                     raise
                 bad.append((l.dataset.paths[int(j)], load_failure(err), f"{type(err).__name__}: {err}"))
-        if not pics:
-            raise RuntimeError(f"every image of batch {b} failed to load: "
-                               + "; ".join(f"{p} ({why})" for p, _, why in bad))
-        pics = np.stack(pics)
         labels = torch.from_numpy(l.dataset.labels[np.asarray(keep, dtype=np.int64)])
-        x = torch.from_numpy(pics)
+        if not pics:  # every file failed: an empty batch, which the loader counts and the trainer skips
+            views = [torch.zeros((0, l.image_size, l.image_size, 3))] * (3 if l.jsd else 1)
+            views = [normalise(v, l.mean, l.std) for v in views]
+            return (tuple(views) if l.jsd else views[0]), labels, bad
+        x = torch.from_numpy(np.stack(pics))
         if l.augment is None:
             views = [x.float() / 255]
         else:
@@ -277,7 +290,10 @@ class _Batches(torch.utils.data.Dataset):
 
 class TorchLoader:
     """The CPU loader (see the module notes): same iteration contract as
-    ``gpuaug.loader.ImageFolderLoader``, plus ``start_at(batch)`` for mid-epoch resume."""
+    ``gpuaug.loader.ImageFolderLoader``, plus ``start_at(batch)`` for mid-epoch resume.
+    Files that fail to load are skipped and counted (``bad_files``); a batch whose files
+    all fail is yielded empty (0 images, so batch indices stay put) and counted in
+    ``empty_batches``: the trainer skips that step."""
 
     def __init__(self, dataset: Dataset, batch_size: int, augment=None, mixing=None, jsd: bool = False,
                  train: bool = True, image_size: int = 224, device="cpu", num_workers: int = 2,
@@ -294,11 +310,26 @@ class TorchLoader:
         self.skipped = dataset.skipped
         self.epoch, self._start = 0, 0
         self.bad_files: dict = {}  # reason -> files skipped at load time (after the scan)
+        self.empty_batches = 0  # batches yielded empty because every file of them failed to load
+        self._skip_epochs: dict = {}  # path -> the epoch it was first skipped in (-1: left out from the start)
+
+    @property
+    def load_skip_state(self) -> dict:
+        """Path -> [reason, epoch] of the files skipped at load time (for checkpoints)."""
+        return {p: [r, self._skip_epochs.get(p, -1)] for r, ps in self.bad_files.items() for p in ps}
+
+    def leave_out(self, skips: dict) -> None:
+        """Skip these files (path -> (reason, epoch)) without reading them, counted as
+        skipped at load time when met (a resumed run's)."""
+        for path, (reason, epoch) in skips.items():
+            self.dataset.left_out[path] = reason
+            self._skip_epochs.setdefault(path, int(epoch))
 
     def _skip(self, path: str, reason: str, detail: str) -> None:
         files = self.bad_files.setdefault(reason, [])
         if path not in files:
             files.append(path)
+            self._skip_epochs.setdefault(path, self.epoch)
             hint = {MISSING: "deleted or moved after the scan; restore it or restart to rescan",
                     TOO_LARGE: f"over Pillow's limit of {max_pixels()} pixels"}.get(
                 reason, "does not decode; rescan with --validate decode to skip it up front")
@@ -334,9 +365,15 @@ class TorchLoader:
                                          worker_init_fn=worker_init if self.num_workers else None)
         with blocked():  # workers start here; they ignore SIGTERM/SIGINT (see .signals)
             batches = iter(dl)
+        if self.num_workers:
+            stop_at_exit(batches)  # so an uncaught error cannot leave the process waiting on them
         for images, labels, bad in batches:
             for path, reason, detail in bad:
                 self._skip(path, reason, detail)
+            if labels.shape[0] == 0:
+                self.empty_batches += 1
+                warnings.warn(f"every file of a batch failed to load ({', '.join(p for p, _, _ in bad)}): the "
+                              f"batch is empty ({self.empty_batches} so far)", BadSampleWarning, stacklevel=2)
             if isinstance(images, (tuple, list)):
                 images = tuple(v.to(self.device, non_blocking=True) for v in images)
             else:
@@ -351,14 +388,16 @@ def dali_available() -> bool:
     return importlib.util.find_spec("gpuaug.loader") is not None
 
 
-def make_loader(args, train: bool):
+def make_loader(args, train: bool, samples=None):
     """The loader for ``args`` (the trainer's resolved settings): ``args.data_spec`` (from
     :func:`resolve_data`), ``args.loader`` ("auto" | "dali" | "torch"), ``args.augment``
     (a method or None), ``args.mixing``, ``args.jsd``, ``args.batch_size``,
     ``args.image_size``, ``args.device``, ``args.workers``, ``args.seed``, ``args.shard``
     ((rank, world)), ``args.crop``, ``args.amp_dtype`` (the DALI loader's output dtype),
     ``args.normalization`` (a :mod:`gpuaug.normalization` name; default ImageNet's);
-    ``args.classes`` pins the validation class list.
+    ``args.classes`` pins the validation class list. ``samples`` (a
+    :class:`gpuaug.datafiles.Samples`: files, labels, classes, skipped) replaces the scan of
+    an ImageFolder split (a resumed run's saved list, :mod:`gpuaug.train.samplelist`).
     Returns None when there is no validation split."""
     spec = args.data_spec
     augment = args.augment if train else None
@@ -374,18 +413,26 @@ def make_loader(args, train: bool):
         folder = spec["train"] if train else spec["val"]
         if folder is None:
             return None
-        from ..loader import ImageFolderLoader
+        from ..loader import DaliLoader, ImageFolderLoader
 
         mixing = args.mixing if augment is not None and getattr(augment, "needs_mixing", False) else None
         # The loader hands out the dtype the model computes in (AMP's, else float32).
         dtype = {torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(getattr(args, "amp_dtype", None), "float32")
-        return ImageFolderLoader(str(folder), batch_size=args.batch_size, augment=augment, mixing=mixing,
-                                 jsd=jsd, train=train, image_size=args.image_size, device=str(args.device),
-                                 num_threads=args.workers, seed=args.seed, shard=tuple(args.shard),
-                                 drop_last=train, dtype=dtype, mean=mean, std=std, cifar=args.crop == "pad",
-                                 memory_format="channels_last",
-                                 **({} if getattr(args, "validate", None) is None else {"validate": args.validate}))
-    dataset = load_split(spec, train, None if train else getattr(args, "classes", None), getattr(args, "validate", None))
+        kind, source, more = ((ImageFolderLoader, str(folder), {}) if samples is None
+                              else (DaliLoader, samples, {"root": str(folder)}))
+        return kind(source, batch_size=args.batch_size, augment=augment, mixing=mixing,
+                    jsd=jsd, train=train, image_size=args.image_size, device=str(args.device),
+                    num_threads=args.workers, seed=args.seed, shard=tuple(args.shard),
+                    drop_last=train, dtype=dtype, mean=mean, std=std, cifar=args.crop == "pad",
+                    memory_format="channels_last", **more,
+                    **({} if getattr(args, "validate", None) is None else {"validate": args.validate}))
+    if samples is not None:
+        folder = spec["train"] if train else spec["val"]
+        dataset = Dataset("folder", str(folder), list(samples.classes), np.asarray(samples.labels, np.int64),
+                          paths=list(samples.files), skipped=dict(samples.skipped))
+    else:
+        dataset = load_split(spec, train, None if train else getattr(args, "classes", None),
+                             getattr(args, "validate", None))
     if dataset is None:
         return None
     return TorchLoader(dataset, args.batch_size, augment=augment, mixing=args.mixing, jsd=jsd, train=train,

@@ -115,6 +115,8 @@ def predict(model, loader, d: distributed.Dist, amp_dtype=None, subset: list[int
     for i, (images, labels) in enumerate(loader):
         if limit_batches is not None and i >= limit_batches:
             break
+        if labels.shape[0] == 0:  # every file of the batch failed to load (counted by the loader)
+            continue
         images = images.contiguous(memory_format=torch.channels_last)
         with torch.autocast(d.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(images)

@@ -22,8 +22,8 @@ import torch
 from .._arrays import torch_to_device
 from ..datafiles import printable
 from ..normalization import mean_std
-from . import checkpoint, distributed, outputs
-from .data import denormalise, make_loader, resolve_data
+from . import checkpoint, distributed, outputs, samplelist
+from .data import TorchLoader, denormalise, make_loader, resolve_data
 from .evaluate import predict, summarize
 from .losses import cross_entropy, jsd_loss, mix_targets
 from .models import build_model
@@ -110,6 +110,41 @@ def _make_mixing(cfg, device):
     return MixingSet.fractals(cfg.fractals, size=size, seed=cfg.seed, device=where)
 
 
+def _data_id(data) -> str | None:
+    """What a checkpoint records of ``--data``: the absolute path (None: the built-in set)."""
+    return None if data is None else str(Path(data).expanduser().resolve())
+
+
+def _loader_files(loader) -> tuple[list, list, dict]:
+    """(files, labels, scan skips) of an ImageFolder training loader."""
+    if isinstance(loader, TorchLoader):
+        ds = loader.dataset
+        return [str(p) for p in ds.paths], ds.labels.tolist(), ds.skipped
+    s = loader.samples
+    return [str(p) for p in s.files], [int(v) for v in s.labels], s.skipped
+
+
+def _resume_samples(ns, loader, saved: dict, data_id, log):
+    """The training loader over the checkpoint's sample list (see :mod:`.samplelist`) when
+    the files changed since it was written; ``loader`` when they did not."""
+    packed = saved["extra"].get("samples")
+    if packed is None or saved["extra"].get("settings", {}).get("data", data_id) != data_id:
+        return loader  # a checkpoint from before lists were kept, or of other data (refused or allowed later)
+    files, labels = samplelist.unpack(packed, ns.data_spec["train"])
+    now, now_labels, skipped = _loader_files(loader)
+    if files == now and labels == now_labels:
+        return loader
+    from ..datafiles import Samples
+
+    gone, added = samplelist.reconcile(files, now, skipped)
+    skipped = {r: kept for r, ps in skipped.items() if (kept := [p for p in ps if p not in gone])}  # gone: load time
+    classes = list(saved["extra"].get("classes") or loader.classes)
+    loader = make_loader(ns, True, samples=Samples(files=files, labels=labels, classes=classes, skipped=skipped))
+    loader.leave_out({p: (r, -1) for p, r in gone.items()})
+    log(samplelist.describe(gone, added, len(files)))
+    return loader
+
+
 def train(cfg) -> dict:
     """Run training as ``cfg`` says (see the module notes); returns a summary."""
     d = distributed.setup(cfg.device)
@@ -131,13 +166,23 @@ def _train(cfg, d, out: Path, log) -> dict:
 
     if d.main:
         out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / checkpoint.NAME
+    saved = None
+    if cfg.resume:
+        try:
+            saved = checkpoint.read(ckpt_path)
+        except checkpoint.CheckpointError as err:
+            raise SystemExit(f"error: cannot resume: {err}") from None
     # -- data ------------------------------------------------------------------------
     if d.main:
         spec = resolve_data(cfg.data, log=log)
     distributed.barrier(d)
     if not d.main:
         spec = resolve_data(cfg.data, log=lambda *a, **k: None)
-    method = None if cfg.method in (None, "none") else make_method(cfg.method, **cfg.method_settings)
+    try:
+        method = None if cfg.method in (None, "none") else make_method(cfg.method, **cfg.method_settings)
+    except (ValueError, TypeError) as err:
+        raise SystemExit(f"error: method {cfg.method} with settings {cfg.method_settings}: {err}") from None
     label_mixing = cfg.method in LABEL_MIXING
     if label_mixing and cfg.jsd:
         raise SystemExit(f"error: {cfg.method} mixes labels; train it without --jsd")
@@ -154,6 +199,14 @@ def _train(cfg, d, out: Path, log) -> dict:
         ns.mixing = _make_mixing(cfg, d.device)
         log(f"mixing set: {ns.mixing!r} ({time.time() - t0:.1f} s)")
     train_loader = make_loader(ns, True)
+    data_id = _data_id(cfg.data)
+    if saved is not None and spec["kind"] == "folder":
+        train_loader = _resume_samples(ns, train_loader, saved, data_id, log)
+        per_rank = saved["extra"].get("load_skips")
+        if per_rank and len(per_rank) == d.world and hasattr(train_loader, "leave_out"):
+            # the files this rank skipped at load time in the epochs before the checkpoint's
+            # (those of its own epoch are met again when the epoch is replayed to its batch)
+            train_loader.leave_out({p: v for p, v in per_rank[d.rank].items() if v[1] < saved["epoch"]})
     for reason, files in sorted(getattr(train_loader, "skipped", {}).items()):
         log(f"skipped {len(files)} training file(s): {reason} (e.g. {printable(files[0])})")
     classes = list(train_loader.classes)
@@ -181,8 +234,11 @@ def _train(cfg, d, out: Path, log) -> dict:
     optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
     amp_dtype = _amp_dtype(cfg.amp, d.device)
     scaler = torch.amp.GradScaler(d.device.type, enabled=amp_dtype == torch.float16)
-    schedule = Schedule(cfg.schedule, cfg.lr, cfg.epochs, steps_per_epoch, cfg.warmup_epochs,
-                        list(cfg.milestones or []), cfg.gamma, cfg.min_lr)
+    try:
+        schedule = Schedule(cfg.schedule, cfg.lr, cfg.epochs, steps_per_epoch, cfg.warmup_epochs,
+                            list(cfg.milestones or []), cfg.gamma, cfg.min_lr)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
     fingerprint = {"arch": cfg.arch, "num_classes": num_classes, "method": cfg.method, "jsd": bool(cfg.jsd),
                    "batch_size": cfg.batch_size, "world_size": d.world, "image_size": cfg.image_size,
                    "seed": cfg.seed, "steps_per_epoch": steps_per_epoch, "epochs": cfg.epochs,
@@ -190,18 +246,18 @@ def _train(cfg, d, out: Path, log) -> dict:
 
     settings = json.loads(json.dumps(
         {k: getattr(cfg, k, None) for k in RESUME_SETTINGS}
-        | {"jsd_lambda": jsd_lambda if cfg.jsd else None,
+        | {"data": data_id, "loader": "torch" if isinstance(train_loader, TorchLoader) else "dali",
+           "jsd_lambda": jsd_lambda if cfg.jsd else None,
            "method_settings": method.config() if method is not None and hasattr(method, "config")
            else cfg.method_settings}, default=str))
 
     # -- resume ---------------------------------------------------------------------------
     start_epoch, start_batch, step = 0, 0, 0
     history, partial, changed = [], None, []
-    ckpt_path = out / checkpoint.NAME
     if cfg.resume:
         try:
             where = checkpoint.load(ckpt_path, model=model, optimizer=optimizer, scaler=scaler,
-                                    fingerprint=fingerprint)
+                                    fingerprint=fingerprint, state=saved)
         except checkpoint.CheckpointError as err:
             raise SystemExit(f"error: cannot resume: {err}") from None
         start_epoch, start_batch, step = where["epoch"], where["batch"], where["step"]
@@ -275,6 +331,9 @@ def _train(cfg, d, out: Path, log) -> dict:
     status = "completed"
     stop_after = cfg.stop_after_steps
     extra = {"classes": classes, "crop": cfg.crop, "normalization": cfg.normalization, "settings": settings}
+    if spec["kind"] == "folder" and d.main:  # the sample list a resume reads (see .samplelist)
+        extra["samples"] = samplelist.pack(spec["train"], *_loader_files(train_loader)[:2])
+    may_be_empty, empty_steps = hasattr(train_loader, "empty_batches"), 0
     with GracefulStop() as stop:
         for epoch in range(start_epoch, cfg.epochs):
             train_loader.set_epoch(epoch)
@@ -298,6 +357,12 @@ def _train(cfg, d, out: Path, log) -> dict:
                 sums += torch.tensor(partial["sums"], dtype=torch.float64, device=d.device)  # the stopped part
             seen, b = 0, first
             for b, (images, labels) in enumerate(batches, start=first):
+                empty = labels.shape[0] == 0  # every file of the batch failed to load (TorchLoader)
+                if may_be_empty and d.enabled:
+                    empty = distributed.any_rank(empty, d)  # the ranks skip a step together
+                if empty:
+                    empty_steps += 1
+                    continue
                 if d.main and cfg.preview and step == 0:
                     _write_preview(out / "preview.png", images, labels, classes, cfg.jsd, cfg.method or "none",
                                    cfg.normalization)
@@ -355,10 +420,11 @@ def _train(cfg, d, out: Path, log) -> dict:
             # -- a stop inside the epoch: checkpoint its position and partial sums -----------
             if status == "stopped" and b + 1 < steps_per_epoch:
                 part = {"epoch": epoch, "sums": distributed.all_reduce_sum(sums.tolist(), d)}  # all ranks'
+                skips = distributed.gather_objects(getattr(train_loader, "load_skip_state", {}), d)
                 if d.main:
                     checkpoint.save(ckpt_path, model=model, optimizer=optimizer, scaler=scaler, step=step,
                                     epoch=epoch, batch=b + 1, fingerprint=fingerprint,
-                                    extra=extra | {"history": history, "partial": part})
+                                    extra=extra | {"history": history, "partial": part, "load_skips": skips})
                 distributed.barrier(d)
                 progress.close("(stopped)")
                 log(f"stopped at epoch {epoch + 1}, batch {b + 1}: checkpoint {ckpt_path}; "
@@ -366,6 +432,9 @@ def _train(cfg, d, out: Path, log) -> dict:
                 break
             # -- end of epoch (a stop on its last batch included) ----------------------------
             tot = distributed.all_reduce_sum(sums.tolist(), d)
+            if tot[4] == 0:
+                raise SystemExit(f"error: no training image of epoch {epoch + 1} could be loaded "
+                                 f"({empty_steps} empty batch(es) skipped); check the files of {cfg.data}")
             record = {"epoch": epoch + 1, "step": step, "lr": schedule.lr(max(0, step - 1)),
                       "train_loss": tot[0] / tot[4], "train_ce": tot[1] / tot[4],
                       "train_top1": tot[3] / tot[4], "images_per_s": seen / max(1e-9, time.time() - progress.start)}
@@ -379,6 +448,8 @@ def _train(cfg, d, out: Path, log) -> dict:
             bad = getattr(train_loader, "bad_files", {})
             if bad:
                 log(f"  skipped at load time so far: " + ", ".join(f"{r}: {len(f)}" for r, f in sorted(bad.items())))
+            if empty_steps:  # on any rank (DDP ranks skip together)
+                log(f"  steps skipped so far: {empty_steps} (every file of a batch failed to load)")
             if val_loader is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
                 val = summarize(predict(net, val_loader, d, amp_dtype, limit_batches=cfg.limit_val_batches))
                 record.update(val_top1=1 - val["top1_error"], val_top5=1 - val["top5_error"], val_loss=val["loss"],
@@ -389,11 +460,13 @@ def _train(cfg, d, out: Path, log) -> dict:
                     f"loss {val['loss']:.3f}  RMS calibration error {rms}")
             record["time"] = time.time()
             history.append(record)
+            skips = distributed.gather_objects(getattr(train_loader, "load_skip_state", {}), d)
             if d.main:
                 # The checkpoint holds the log; the log is written after it. A kill between the
                 # two loses nothing: --resume rewrites the log from the checkpoint.
                 checkpoint.save(ckpt_path, model=model, optimizer=optimizer, scaler=scaler, step=step,
-                                epoch=epoch + 1, batch=0, fingerprint=fingerprint, extra=extra | {"history": history})
+                                epoch=epoch + 1, batch=0, fingerprint=fingerprint,
+                                extra=extra | {"history": history, "load_skips": skips})
                 outputs.write_log(log_file, history)
                 if writer is not None:
                     for k, v in record.items():

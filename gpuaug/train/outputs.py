@@ -3,7 +3,8 @@
 Every file of a run folder (checkpoint, ``model.pt``, ``config.json``, ``train.jsonl``,
 ``preview.png``) is written whole to a temporary ``<name>.<random>.tmp`` in the same
 folder, flushed and fsynced, renamed over the old file, and the folder is fsynced: a
-reader sees the old file or the new one. Temporaries orphaned by a kill are removed when
+reader sees the old file or the new one. The file gets the mode a plain ``open()`` would
+give it (0666 less the umask), not the temporary's private 0600. Temporaries orphaned by a kill are removed when
 the next run starts (:func:`remove_stale_temps`). An ``OSError`` from a write carries the
 final path, so disk-full and read-only errors can be reported as one line
 (:func:`describe_os_error`).
@@ -36,6 +37,20 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask sets it: racy with threads)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path | str, data: bytes | str) -> Path:
     """Replace ``path`` with ``data`` (bytes, or text as UTF-8) atomically and durably."""
     path = Path(path)
@@ -48,6 +63,7 @@ def write_atomic(path: Path | str, data: bytes | str) -> Path:
         raise OSError(err.errno, err.strerror, str(path)) from err
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes it 0600
             view = memoryview(data)
             while view:  # os.write may write less than asked
                 view = view[os.write(f.fileno(), view):]

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 SCHEDULES = ("cosine", "step", "constant")
+FLOAT32_MAX = 3.4028234663852886e38  # a larger lr does not convert to the parameters' float
 
 
 @dataclass
@@ -33,6 +34,18 @@ class Schedule:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.kind!r}")
         if self.steps_per_epoch < 1:
             raise ValueError("the training loader has no batches (fewer images than one batch per rank?)")
+        peak = self.peak_lr()
+        if not peak <= FLOAT32_MAX:
+            raise ValueError(f"the learning rate would reach {peak:g} (--lr {self.base_lr:g}, --gamma "
+                             f"{self.gamma:g} after {len(self.milestones)} milestone(s)), beyond float32's range")
+
+    def peak_lr(self) -> float:
+        """The largest learning rate of the schedule (inf if it overflows a float)."""
+        peak = max(self.base_lr, self.min_lr)
+        if self.kind == "step" and self.gamma > 1 and self.milestones:
+            log = math.log(self.base_lr) + len(self.milestones) * math.log(self.gamma)
+            peak = math.exp(log) if log < 709 else math.inf  # exp overflows a float beyond ~709.78
+        return peak
 
     @property
     def total_steps(self) -> int:

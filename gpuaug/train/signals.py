@@ -8,16 +8,28 @@ current step, checkpoints and exits with 128 + the signal number (143 TERM, 130 
 A second signal while stopping aborts at once (the default action of that signal).
 DALI's loader threads live in the main process: Python runs the handler in the main
 thread whichever thread the kernel picked, so they need nothing.
+
+Because workers ignore SIGTERM, Python's exit handler for child processes (SIGTERM, then
+join without a time limit) cannot end them: after an uncaught error, whose traceback
+keeps the DataLoader iterator alive, the process would never exit. So every iterator
+whose workers run :func:`worker_init` is registered (:func:`stop_at_exit`), and an exit
+handler that runs first shuts their workers down, killing any still alive after a
+bounded wait (:func:`stop_workers`).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
 import threading
+import weakref
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+WORKER_EXIT_WAIT = 10.0  # seconds a worker gets to finish its item at exit before SIGKILL
+_live = weakref.WeakSet()  # DataLoader iterators with signal-ignoring workers
+_registered = []
 
 
 class GracefulStop:
@@ -73,3 +85,30 @@ def blocked():
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def stop_at_exit(iterator) -> None:
+    """Register a multi-process DataLoader iterator: :func:`stop_workers` ends its workers
+    when the process exits, whatever still refers to it."""
+    if not _registered:
+        import multiprocessing.util  # noqa: F401 -- its exit handler must be registered before ours (LIFO)
+
+        atexit.register(stop_workers)
+        _registered.append(True)
+    _live.add(iterator)
+
+
+def stop_workers(wait: float = WORKER_EXIT_WAIT) -> None:
+    """Shut the registered iterators' workers down (as the iterator's own shutdown does:
+    done event, end-of-work message), then SIGKILL any worker still alive after ``wait``
+    seconds (they ignore SIGTERM)."""
+    for it in list(_live):
+        shutdown = getattr(it, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+        for w in getattr(it, "_workers", []):
+            w.join(wait)
+            if w.is_alive():
+                w.kill()
+                w.join(wait)
+    _live.clear()
