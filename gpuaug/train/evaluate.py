@@ -180,6 +180,12 @@ def evaluate_corruptions(model, root, classes, cfg, d, amp_dtype=None, log=print
         out.update(ce=ces, mce=mce, mean_error=float(np.mean([np.mean(e) for e in bench.values()])) if bench else None)
     else:
         out["mean_error"] = float(np.mean([np.mean(e) for e in bench.values()])) if bench else None
+    if (root / "gpuaug-corruptions.json").exists():  # written by gpuaug corrupt: not the released set
+        import json
+
+        out["regenerated"] = json.loads((root / "gpuaug-corruptions.json").read_text()).get("notice", "regenerated")
+        out.pop("ce", None), out.pop("mce", None)  # AlexNet's normalisers are for the released ImageNet-C only
+        log(f"  note: {out['regenerated']}")
     return out
 
 
@@ -212,7 +218,9 @@ def format_table(results: dict) -> str:
         if c.get("mce") is not None:
             rows.append(("ImageNet-C mCE (AlexNet = 100)", 100 * c["mce"]))
         if c.get("mean_error") is not None:
-            rows.append((f"{'ImageNet-C' if c['layout'] == 'imagenet-c' else 'CIFAR-C'} mean error", 100 * c["mean_error"]))
+            name = "ImageNet-C" if c["layout"] == "imagenet-c" else "CIFAR-C"
+            rows.append((f"{'regenerated corruptions' if c.get('regenerated') else name} mean error",
+                         100 * c["mean_error"]))
         calib = [np.mean(v) for v in c["rms_calibration_error"].values()]
         if calib:
             rows.append(("corruption RMS calibration error", 100 * float(np.mean(calib))))
