@@ -43,7 +43,7 @@ def settings(size: str) -> dict:
     ``default``: the committed CPU table (<= 30 min on 2 idle cores);
     ``full``: more seeds and epochs (a GPU, or a CPU with time)."""
     if size == "smoke":
-        return dict(seeds=[0], epochs=1, corruptions="gaussian_noise,contrast", severities=[1, 5],
+        return dict(seeds=[0], epochs=1, corruptions="gaussian_noise,contrast", severities=[1, 2, 3, 4, 5],
                     data=dict(train_per_class=6, val_per_class=3, size=32, classes=3),
                     # --data is given, so the shapes set's defaults are passed explicitly
                     train_args=["--arch", "tiny", "--image-size", "32", "--crop", "pad", "--batch-size", "6",
@@ -141,7 +141,7 @@ def run(size: str = "default", out=DEFAULT_OUT, name: str | None = None, work=No
     corrupt_s = time.perf_counter() - t
     result["corruptions"] = {k: manifest[k] for k in ("notice", "package", "package_version", "corruptions",
                                                       "severities", "images", "seed")} | {"wall_s": round(corrupt_s, 2)}
-    result["settings"] = {"seeds": cfg["seeds"], "epochs": cfg["epochs"], "methods": {},
+    result["settings"] = {"seeds": cfg["seeds"], "epochs": cfg["epochs"], "methods": {}, "methods_requested": methods,
                           "train": "the built-in shapes set defaults of gpuaug train (arch tiny, batch 32, lr 0.1, "
                                    "1 warm-up epoch, cosine, weight decay 5e-4, 48 px, pad crop)"
                           if data is None else "smoke: a tiny shapes set",
@@ -170,6 +170,13 @@ def run(size: str = "default", out=DEFAULT_OUT, name: str | None = None, work=No
         result["runs"].append(row)
         log(f"    clean error {100 * row['clean_error']:.1f}%, mean corruption error "
             f"{100 * row['mean_corruption_error']:.1f}% (train {train_t['wall_s']:.0f}s, eval {eval_t['wall_s']:.0f}s)")
+        path = _write(result, methods, start, out, stem, complete=i + 1 == total)  # partial results survive a stop
+    return path
+
+
+def _write(result: dict, methods, start: float, out: Path, stem: str, complete: bool) -> Path:
+    """The JSON, table and chart of the runs so far (``complete``: all of them)."""
+    result["complete"] = complete
     result["summary"] = summarize(result["runs"], methods)
     result["wall_s"] = round(time.perf_counter() - start, 1)
     result["cpu_s"] = round(sum(r["train"]["cpu_s"] + r["eval"]["cpu_s"] for r in result["runs"]), 1)
@@ -180,7 +187,9 @@ def run(size: str = "default", out=DEFAULT_OUT, name: str | None = None, work=No
         pass
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{stem}.json"
-    path.write_text(json.dumps(result, indent=1))
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    os.replace(tmp, path)
     path.with_suffix(".md").write_text(table(result) + "\n")
     draw(result, path.with_suffix(".png"))
     return path
@@ -227,7 +236,8 @@ def table(result: dict) -> str:
     """Markdown: the summary table, the conditions, and the per-corruption table."""
     summ, st = result["summary"], result["settings"]
     meta = result["meta"]
-    n = len(st["seeds"])
+    seeds = sorted({r["seed"] for r in result["runs"]})
+    n = len(seeds)
     lines = ["| method | JSD | clean error % | mean corruption error % | corruption − clean | vs none (paired) "
              "| seeds below none | train s/run (wall, CPU) |",
              "|---|---|---|---|---|---|---|---|"]
@@ -239,7 +249,11 @@ def table(result: dict) -> str:
                      f"| {s['train_wall_s']['mean']:.0f}, {s['train_cpu_s']['mean']:.0f} |")
     cor = result["corruptions"]
     host = meta["host"]
-    lines += ["", f"Mean ± sample std over {n} seed(s) ({', '.join(map(str, st['seeds']))}), {st['epochs']} epochs, "
+    if not result.get("complete", True):
+        done = len(result["runs"])
+        lines += ["", f"**Partial: {done} of {len(st['seeds']) * len(st['methods_requested'])} runs finished** "
+                      "(seeds run one after another, every method per seed)."]
+    lines += ["", f"Mean ± sample std over {n} seed(s) ({', '.join(map(str, seeds))}), {st['epochs']} epochs, "
               f"size {result['size']}; {len(cor['corruptions'])} corruptions x {len(cor['severities'])} severities "
               f"of {cor['images']} validation pictures. {cor['notice'][0].upper() + cor['notice'][1:]}.",
               f"Machine: {host.get('cpu_model')}, {host.get('cpu_cores_usable')} usable cores, device "

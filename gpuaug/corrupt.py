@@ -282,8 +282,14 @@ def corrupt_dataset(data: str | None, out: str | os.PathLike, corruptions: str |
         raise ValueError(f"--image-size must be >= {MIN_SIDE} (the corruptions' minimum side), got {image_size}")
     if layout not in ("auto", "imagenet-c", "cifar-c"):
         raise ValueError(f"--layout must be auto, imagenet-c or cifar-c, got {layout!r}")
+    if layout == "cifar-c" and sorted(severities) != list(SEVERITIES):
+        raise ValueError(f"--layout cifar-c holds all five severities in each <corruption>.npy; got {severities} "
+                         "(use the imagenet-c layout for a subset)")
     kind, ds = load_source(data, log=log)
     requested_size = image_size
+    if kind == "arrays" and sorted(severities) != list(SEVERITIES):
+        raise ValueError(f"--severities {','.join(map(str, severities))}: CIFAR data is written in the CIFAR-C layout, "
+                         "which holds all five severities")
     if kind == "arrays" and layout == "imagenet-c":
         raise ValueError("--layout imagenet-c: CIFAR arrays are written in the CIFAR-C layout only")
     if layout == "cifar-c" and kind == "folder":
