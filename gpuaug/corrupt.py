@@ -229,6 +229,22 @@ def _worker_init() -> None:
         pass
 
 
+class _InProcess:
+    """The part of ProcessPoolExecutor used here, run in the calling process."""
+
+    def map(self, fn, tasks):
+        return map(fn, tasks)
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 # ----------------------------------------------------------------------------- the units
 def _publish(tmp: Path, final: Path) -> None:
     """Rename a finished unit into place (another process finishing first is fine)."""
@@ -263,7 +279,9 @@ def corrupt_dataset(data: str | None, out: str | os.PathLike, corruptions: str |
     ``out``; returns the manifest (also written to ``out/gpuaug-corruptions.json``).
 
     ``data``: an ImageFolder split, a data root with ``val/``, a CIFAR-10/100 python folder,
-    or None for the built-in shapes set. ``image_size``: resize the short side to
+    or None for the built-in shapes set. ``workers``: 1 runs in this process; more start
+    "spawn" worker processes, which re-import a calling script's main module, so a script
+    that asks for several needs the usual ``if __name__ == "__main__":`` guard. ``image_size``: resize the short side to
     ``image_size * 256 / 224`` and centre-crop ``image_size`` first (ImageNet-C's
     preprocessing at 224; folders only). ``layout``: "auto" (CIFAR-C for arrays, ImageNet-C for
     folders), or "cifar-c" to write a folder's images as arrays too (they must share one size;
@@ -317,8 +335,12 @@ def corrupt_dataset(data: str | None, out: str | os.PathLike, corruptions: str |
     if todo:
         rel = _relative_names(ds) if kind == "folder" else None
         bar = Progress(len(todo) * n, "corrupting") if progress else None
-        ctx = get_context("spawn")  # no state (CUDA, threads) inherited from the caller
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
+        if workers == 1:  # in this process (numpy's global RNG, which the corruptions seed, is restored after)
+            pool, state = _InProcess(), np.random.get_state()
+        else:  # "spawn": no state (CUDA, threads) inherited from the caller
+            pool, state = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                              initializer=_worker_init), None
+        with pool:
             try:
                 for c, s in todo:
                     (store / c).mkdir(parents=True, exist_ok=True)
@@ -344,6 +366,8 @@ def corrupt_dataset(data: str | None, out: str | os.PathLike, corruptions: str |
                 raise
             finally:
                 bar and bar.close()
+                if state is not None:
+                    np.random.set_state(state)
     manifest = {"notice": NOTICE.format(pkg=PACKAGE, ver=version), "package": PACKAGE, "package_version": version,
                 "gpuaug_corruptions_version": VERSION, "source": str(ds.root), "kind": kind, "data_key": key,
                 "images": n, "corruptions": names, "severities": severities, "seed": seed,

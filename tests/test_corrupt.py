@@ -79,10 +79,14 @@ def test_seeded_per_image_not_per_worker_chunk():
         assert np.array_equal(whole, again), name
 
 
-def test_units_are_cached(shapes32, tmp_path):
+def test_units_are_cached_and_the_global_rng_is_restored(shapes32, tmp_path):
     lines = []
     kw = dict(workers=1, cache=tmp_path / "cache", log=lines.append, progress=False)
+    np.random.seed(123)
+    expected = np.random.random()
+    np.random.seed(123)
     corrupt.corrupt_dataset(str(shapes32), tmp_path / "a", "contrast", [1], **kw)
+    assert np.random.random() == expected  # in-process work leaves the caller's global RNG as it was
     corrupt.corrupt_dataset(str(shapes32), tmp_path / "b", "contrast,gaussian_noise", [1], **kw)
     corrupt.corrupt_dataset(str(shapes32), tmp_path / "c", "contrast,gaussian_noise", [1], **kw)
     counts = [ln for ln in lines if "units to compute" in ln]
