@@ -277,9 +277,7 @@ METHOD_COLORS = {"none": (127, 127, 127), "augmix": (31, 119, 180), "pixmix": (4
 def draw(result: dict, path) -> Path:
     """Two panels: clean and mean corruption error per method (bar: mean over seeds,
     whisker: min..max), then error per corruption per method."""
-    from PIL import Image
-
-    from .chart import WIDTH, _panel
+    from .chart import _panel, save_stacked
 
     summ = result["summary"]
     items = []
@@ -298,15 +296,7 @@ def draw(result: dict, path) -> Path:
             if c in s["per_corruption"]:
                 items.append((f"{c}  {m}", 100 * s["per_corruption"][c], None, None, METHOD_COLORS.get(m, (0, 0, 0))))
     parts.append(_panel("Error % per corruption (mean over severities 1-5 and seeds)", items, "error %", log=False))
-    img = Image.new("RGB", (WIDTH, sum(p.height for p in parts)), "white")
-    y = 0
-    for p in parts:
-        img.paste(p, (0, y))
-        y += p.height
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
-    return path
+    return save_stacked(parts, path)
 
 
 # ----------------------------------------------------------------------------- command line
