@@ -175,11 +175,14 @@ def panels(result: dict):
 
 def draw(result: dict, path) -> Path:
     """Draw every panel of ``result`` into one PNG at ``path``; returns the path."""
+    return save_stacked(panels(result) or [_panel("no suites in this result", [], "")], path)
+
+
+def save_stacked(parts, path) -> Path:
+    """Save panels (PIL images) one under the other as one PNG at ``path``."""
     from PIL import Image
 
-    parts = panels(result) or [_panel("no suites in this result", [], "")]
-    height = sum(p.height for p in parts)
-    img = Image.new("RGB", (WIDTH, height), "white")
+    img = Image.new("RGB", (WIDTH, sum(p.height for p in parts)), "white")
     y = 0
     for p in parts:
         img.paste(p, (0, y))

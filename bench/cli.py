@@ -1,6 +1,7 @@
 """``python -m bench`` (and ``gpuaug bench``): run suites, print a table, write JSON, draw a chart.
 
     python -m bench [run] --suite augment,roofline,loader,train,host|all --size smoke|full
+    python -m bench --suite robustness [--size smoke|default|full]   (bench/robustness.py)
                     [--out bench/out] [--name NAME] [--chart] [--methods ipmix,augmix]
                     [--image-sizes 224,32] [--batches 64,256] [--repeats N] [--warmup N]
                     [--workers N] [--data-dir DIR]
@@ -186,7 +187,8 @@ def _json_default(o):
 def _run_parser():
     p = argparse.ArgumentParser(prog="python -m bench", description="gpuaug throughput benchmarks "
                                 "(subcommands: run [default], chart RESULT.json, table RESULT.json)")
-    p.add_argument("--suite", default="all", help="comma list of augment, roofline, loader, train, host, or all (all but host)")
+    p.add_argument("--suite", default="all", help="comma list of augment, roofline, loader, train, host, or all (all but host); "
+                   "robustness (alone: trains models, see python -m bench --suite robustness --help)")
     p.add_argument("--size", choices=SIZES, default="smoke", help="smoke: seconds, CPU (CI); full: the real figures")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the JSON (and PNG); default bench/out (not tracked by git)")
     p.add_argument("--name", default=None, help="file name of the JSON (default: <device>-<date>.json)")
@@ -203,6 +205,15 @@ def _run_parser():
     return p
 
 
+def _suite_value(argv: list[str]) -> str | None:
+    for i, a in enumerate(argv):
+        if a == "--suite" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--suite="):
+            return a.split("=", 1)[1]
+    return None
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("chart", "table"):
@@ -212,6 +223,14 @@ def main(argv=None) -> int:
             p.add_argument("--out", default=None, help="PNG path (default: next to the JSON)")
         a = p.parse_args(argv[1:])
         result = json.loads(Path(a.result).read_text())
+        if result.get("schema", "").startswith("gpuaug-bench-robustness"):
+            from . import robustness
+
+            if argv[0] == "table":
+                print(robustness.table(result))
+                return 0
+            print(f"wrote {robustness.draw(result, a.out or Path(a.result).with_suffix('.png'))}")
+            return 0
         if argv[0] == "table":
             from .report import print_table
 
@@ -223,6 +242,10 @@ def main(argv=None) -> int:
         return 0
     if argv and argv[0] == "run":
         argv = argv[1:]
+    if _suite_value(argv) == "robustness":  # trains models: its own sizes and options
+        from . import robustness
+
+        return robustness.main(argv)
     args = _run_parser().parse_args(argv)
     suites = list(ALL_SUITES) if args.suite == "all" else _csv(args.suite)
     unknown = [s for s in suites if s not in SUITES]

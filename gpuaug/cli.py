@@ -172,9 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("train", help="train a classifier (no --data: a short run on built-in data)")
     sub.add_parser("eval", help="clean accuracy, calibration and corruption robustness of a model")
 
-    from . import scan
+    from . import corrupt, scan
 
     scan.add_subparser(sub)
+    corrupt.add_subparser(sub)
 
     p = sub.add_parser("demo", help="pictures of every op, method and fractals on built-in data")
     p.add_argument("--out", default="out", help="folder for the outputs (default: out/)")

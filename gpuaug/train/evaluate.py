@@ -213,6 +213,12 @@ def evaluate_corruptions(model, root, classes, cfg, d, amp_dtype=None, log=print
         out.update(ce=ces, mce=mce, mean_error=float(np.mean([np.mean(e) for e in bench.values()])) if bench else None)
     else:
         out["mean_error"] = float(np.mean([np.mean(e) for e in bench.values()])) if bench else None
+    if (root / "gpuaug-corruptions.json").exists():  # written by gpuaug corrupt: not the released set
+        import json
+
+        out["regenerated"] = json.loads((root / "gpuaug-corruptions.json").read_text()).get("notice", "regenerated")
+        out.pop("ce", None), out.pop("mce", None)  # AlexNet's normalisers are for the released ImageNet-C only
+        log(f"  note: {out['regenerated']}")
     return out
 
 
@@ -261,7 +267,8 @@ def format_table(results: dict) -> str:
             rows.append((f"ImageNet-C mCE (AlexNet = 100; {over})", 100 * c["mce"]))
         if c.get("mean_error") is not None:
             name = "ImageNet-C" if c["layout"] == "imagenet-c" else "CIFAR-C"
-            rows.append((f"{name} mean error ({over})", 100 * c["mean_error"]))
+            label = "regenerated corruptions" if c.get("regenerated") else name
+            rows.append((f"{label} mean error ({over})", 100 * c["mean_error"]))
         if c.get("mean_rms_calibration_error") is not None:
             rows.append((f"corruption RMS calibration error ({over})", 100 * c["mean_rms_calibration_error"]))
     if results.get("corruptions_bar", {}).get("mean_error") is not None:
