@@ -76,7 +76,7 @@ def _from_folder(option: str, what: str, folder: str, **kwargs):
 
 
 def _load_inputs(folder: str | None, size: int, count: int, device: str):
-    from . import samples
+    from .data import samples
 
     if folder is None:
         return _on_device(samples.batch(count, size), device)

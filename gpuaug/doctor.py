@@ -160,7 +160,7 @@ def check_kernel_loading(report: Report, device: int) -> None:
 
 
 def _method_inputs(n: int, size: int):
-    from . import samples
+    from .data import samples
 
     images = samples.batch(n, size)
     rng = np.random.default_rng(7)

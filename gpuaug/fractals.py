@@ -609,8 +609,8 @@ GENERATOR_VERSION = 1
 
 
 def default_cache_dir() -> Path:
-    """``fractals/`` in the gpuaug cache (:mod:`gpuaug.cachedir`; default ``~/.cache/gpuaug``)."""
-    from .cachedir import cache_root
+    """``fractals/`` in the gpuaug cache (:mod:`gpuaug.data.cachedir`; default ``~/.cache/gpuaug``)."""
+    from .data.cachedir import cache_root
 
     return cache_root() / "fractals"
 

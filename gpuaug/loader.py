@@ -38,7 +38,7 @@ there (:mod:`gpuaug.loadersurface`); ``jsd=True`` yields the views as a list, or
 ``loader.dataset`` is a torchvision-like view of the data set (``classes``,
 ``class_to_idx``, ``samples``/``imgs``, ``targets``, ``len()``).
 
-Skips: see :mod:`gpuaug.datafiles`. ``loader.skipped`` maps a reason to the paths
+Skips: see :mod:`gpuaug.data.datafiles`. ``loader.skipped`` maps a reason to the paths
 skipped at construction; a warning gives the counts.
 
 Files that fail in DALI (ImageFolder and file lists). A file that passed the scan but
@@ -69,7 +69,8 @@ import warnings
 
 import numpy as np
 
-from . import datafiles, presets
+from . import presets
+from .data import datafiles
 from .loadersurface import VIEWS, DataLoaderSurface, memory_format_name, present
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -165,7 +166,7 @@ class DatasetView:
 
 
 class DaliLoader(DataLoaderSurface):
-    """Base loader over :class:`gpuaug.datafiles.Samples` (use the subclasses)."""
+    """Base loader over :class:`gpuaug.data.datafiles.Samples` (use the subclasses)."""
 
     _skips_files = True  # a file DALI fails on is skipped (False: the epoch stops, see loadfail)
     _known_order = True  # False: the reader shuffles (webdataset), so loader.sampler cannot list the order
@@ -451,9 +452,9 @@ class DaliLoader(DataLoaderSurface):
             what = (f"{len(gone)} file(s) deleted or moved after the scan (e.g. {path}); restore them, or create "
                     "the loader again to rescan")
         elif reason == TOO_LARGE:
-            from .imagesize import max_pixels
+            from .data.imagesize import max_pixels
 
-            what = f"{path}: over Pillow's limit of {max_pixels()} pixels, not decoded (gpuaug.imagesize)"
+            what = f"{path}: over Pillow's limit of {max_pixels()} pixels, not decoded (gpuaug.data.imagesize)"
         elif self.validate == "decode":
             what = (f"{path}: DALI's decoder refuses it although the scan's decode check passed it (nvJPEG on "
                     "the GPU can refuse a file the CPU decoders accept, or it changed since); remove or "

@@ -43,9 +43,9 @@ def run(args) -> int:
 
 
 def _scan(args) -> int:
-    from . import datafiles
-    from .checkcache import cache_file
-    from .datafiles import printable
+    from .data import datafiles
+    from .data.checkcache import cache_file
+    from .data.datafiles import printable
 
     start = time.monotonic()
     if os.path.isfile(args.root):

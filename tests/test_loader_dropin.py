@@ -18,7 +18,8 @@ F = torch.nn.functional
 
 import gpuaug  # noqa: E402
 from conftest import _jpeg, write_clean_tree  # noqa: E402
-from gpuaug import checkcache, datafiles, decodecheck, loader as loader_mod  # noqa: E402
+from gpuaug import loader as loader_mod  # noqa: E402
+from gpuaug.data import checkcache, datafiles, decodecheck  # noqa: E402
 from gpuaug.cli import main as cli_main  # noqa: E402
 from gpuaug.loader import ImageFolderLoader  # noqa: E402
 from imagegen import natural  # noqa: E402

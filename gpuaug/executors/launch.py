@@ -330,8 +330,8 @@ _build_locks: dict[str, threading.Lock] = {}
 
 def cache_dir() -> Path:
     """Where emulated shared libraries are cached: ``emulated/`` in the user's gpuaug
-    cache folder (:mod:`gpuaug.cachedir`)."""
-    from ..cachedir import cache_root
+    cache folder (:mod:`gpuaug.data.cachedir`)."""
+    from ..data.cachedir import cache_root
 
     return cache_root() / "emulated"
 

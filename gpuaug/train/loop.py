@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .._arrays import torch_to_device
-from ..datafiles import printable
+from ..data.datafiles import printable
 from ..normalization import mean_std
 from . import checkpoint, distributed, outputs, samplelist
 from .data import TorchLoader, denormalise, make_loader, resolve_data
@@ -134,7 +134,7 @@ def _resume_samples(ns, loader, saved: dict, data_id, log):
     now, now_labels, skipped = _loader_files(loader)
     if files == now and labels == now_labels:
         return loader
-    from ..datafiles import Samples
+    from ..data.datafiles import Samples
 
     gone, added = samplelist.reconcile(files, now, skipped)
     skipped = {r: kept for r, ps in skipped.items() if (kept := [p for p in ps if p not in gone])}  # gone: load time

@@ -161,11 +161,14 @@ def worker_command(items_file: str) -> list[str]:
     its dependencies import as they do here: installed, or from a checkout on
     ``PYTHONPATH``), minus the current folder."""
     here = os.path.realpath(os.getcwd())
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # the folder holding the gpuaug package: one level up per dot in this module's name
+    package_parent = os.path.abspath(__file__)
+    for _ in range(__name__.count(".") + 1):
+        package_parent = os.path.dirname(package_parent)
     path = [package_parent] + [os.path.abspath(p) for p in sys.path
                                if p and os.path.realpath(os.path.abspath(p)) != here]
     boot = ("import sys; sys.path[:0] = __import__('json').loads(sys.argv[1]); "
-            "from gpuaug.decodecheck import _worker; _worker(sys.argv[2])")
+            f"from {__name__} import _worker; _worker(sys.argv[2])")
     return [sys.executable, "-I", "-c", boot, json.dumps(path), items_file]
 
 
