@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import corrupt, scan
 
-    scan.add_subparser(sub)
+    scan.add_subparser(sub, _positive_int)
     corrupt.add_subparser(sub)
 
     p = sub.add_parser("demo", help="pictures of every op, method and fractals on built-in data")

@@ -463,6 +463,22 @@ def _recording_kernel(sig: Signature) -> Kernel:
 
 # ---------------------------------------------------------------- entry point
 
+def array_module(backend: str):
+    """The array module whose arrays ``backend``'s kernels take: CuPy, numpy (emulated) or
+    the recording stand-in."""
+    if backend == "cuda":
+        import cupy
+
+        return cupy
+    if backend == "emulated":
+        return np
+    if backend == "recording":
+        from .recording import xp
+
+        return xp
+    raise ValueError(f"backend must be 'cuda', 'emulated' or 'recording', got {backend!r}")
+
+
 _kernels: dict[tuple[str, str, str, int | None], Kernel] = {}
 
 
