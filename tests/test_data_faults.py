@@ -215,7 +215,7 @@ def test_a_list_file_may_name_files_whose_names_are_not_utf8(root, tmp_path):
 def test_dali_loader_skips_a_deleted_file_whose_name_is_not_utf8(root):
     pytest.importorskip("nvidia.dali")
     from gpuaug.loader import ImageFolderLoader
-    from gpuaug.loadfail import BadSampleWarning
+    from gpuaug.loader.loadfail import BadSampleWarning
 
     good, empty = _odd_tree(root)
     os.unlink(empty)
@@ -239,7 +239,7 @@ def test_dali_loader_skips_an_image_over_the_pixel_limit_at_load_time(root, monk
     from PIL import Image
 
     from gpuaug.loader import FileListLoader
-    from gpuaug.loadfail import BadSampleWarning
+    from gpuaug.loader.loadfail import BadSampleWarning
 
     files = [str(f) for f in datafiles.walk_files(root)]
     bomb = files[5]

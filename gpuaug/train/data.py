@@ -35,7 +35,7 @@ import torch
 
 from ..normalization import IMAGENET_MEAN as MEAN, IMAGENET_STD as STD, mean_std
 from ..data.imagesize import TOO_LARGE, max_pixels
-from ..loadfail import MISSING, UNDECODABLE, BadSampleWarning  # shared with the DALI loader
+from ..loader.loadfail import MISSING, UNDECODABLE, BadSampleWarning  # shared with the DALI loader
 from .signals import blocked, stop_at_exit, worker_init
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-from .data.imagesize import TOO_LARGE, too_large
+from ..data.imagesize import TOO_LARGE, too_large
 
 # Reasons for a file skipped at load time (after the scan passed it), and TOO_LARGE.
 MISSING = "missing"
@@ -55,7 +55,7 @@ def _probe(candidates, device_id):
     from nvidia.dali import fn, types
     from nvidia.dali.pipeline import Pipeline
 
-    from .dali import refuse_too_large
+    from ..dali import refuse_too_large
 
     pipe = Pipeline(batch_size=1, num_threads=1, device_id=device_id, prefetch_queue_depth=1)
     with pipe:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import cifarfile, datafiles
-from .loader import DaliLoader
+from ..data import cifarfile, datafiles
+from .daliloader import DaliLoader
 
 
 class CIFARDatasetView:
