@@ -22,13 +22,13 @@ import torch
 from .._arrays import torch_to_device
 from ..data.datafiles import printable
 from ..normalization import mean_std
+from .._progress import EpochBar as Progress
 from . import checkpoint, distributed, outputs, samplelist
 from .data import TorchLoader, denormalise, make_loader, resolve_data
 from .evaluate import predict, summarize
 from .losses import cross_entropy, jsd_loss, mix_targets
 from .models import build_model
 from .noisymix import NoisyFeatureMixup
-from .progress import Progress
 from .schedule import Schedule
 from .signals import GracefulStop
 
