@@ -120,7 +120,7 @@ def visible_gpus() -> tuple[list, str]:
 
 
 def kernel_files() -> list[Path]:
-    from .executors.launch import _kernel_dir
+    from .executors.kernelsrc import _kernel_dir
 
     return sorted(Path(str(p)) for p in _kernel_dir().iterdir() if str(p).endswith(".cu"))
 
