@@ -295,7 +295,7 @@ def record(method, n: int, height: int, width: int, seed: int, views: bool = Fal
     """The same figures as :func:`trace`, counted from what the cuda executor itself
     launches: the batch runs on the ``recording`` backend at the real size (kernels
     recorded with their exact bytes, never run), with the timed run's seed."""
-    from gpuaug.executors import recording
+    from gpuaug.executors import crops, recording
     from gpuaug.executors.backend import get_backend
     from gpuaug.methods.base import as_generator, to_float
     from gpuaug.methods.mixing_source import SetSource
@@ -309,7 +309,7 @@ def record(method, n: int, height: int, width: int, seed: int, views: bool = Fal
         if method.needs_mixing:
             if mixing_set is None:
                 raise ValueError(f"{type(method).__name__} needs the mixing set of the timed run")
-            source = SetSource(recording.DeviceMixingSet(mixing_set), height, width)
+            source = SetSource(crops.DeviceMixingSet(mixing_set), height, width)
             pictures = source.gather(source.sample(n, rng), backend)
         method.execute_all([method.plan(n, height, width, rng) for _ in range(n_out)], images, pictures, backend)
         if views:

@@ -19,8 +19,8 @@ VIEWS_METHODS = ("noisymix",)
 
 
 def image_pool(count: int, size: int, seed: int = 0) -> np.ndarray:
-    """``count`` distinct procedural scenes (gpuaug.samples) as (count, size, size, 3) uint8."""
-    from gpuaug import samples
+    """``count`` distinct procedural scenes (gpuaug.data.samples) as (count, size, size, 3) uint8."""
+    from gpuaug.data import samples
 
     return np.ascontiguousarray(samples.batch(count, size, seed))
 
@@ -77,7 +77,7 @@ def _jpeg_picture(rng: np.random.Generator, width: int, height: int, seed: int) 
     ImageNet's (~100-150 kB at 500x375, quality 90)."""
     from PIL import Image
 
-    from gpuaug import samples
+    from gpuaug.data import samples
 
     side = max(width, height)
     img = samples.scene(side, seed).astype(np.float32)

@@ -74,7 +74,7 @@ def _workload(executor: str, sync, sizes, progress) -> list[str]:
     from gpuaug.executors import crops, cuda
     from gpuaug.executors.backend import get_backend
     from gpuaug.methods import METHODS, make_method
-    from gpuaug.samples import batch as sample_batch
+    from gpuaug.data.samples import batch as sample_batch
 
     backend = get_backend(executor)
     xp = backend.xp

@@ -45,12 +45,12 @@ def min_bytes_per_image(height: int, width: int, needs_mixing: bool, outputs: in
 
 
 def _mixing(size: int, count: int):
-    from gpuaug.executors import recording
+    from gpuaug.executors import crops
     from gpuaug.mixing import MixingSet
 
     side = max(size, int(round(size * 256 / 224)))
     # Only sample_plan runs on the host; the pictures' pixels are never read.
-    return recording.DeviceMixingSet(MixingSet.from_array(np.zeros((count, side, side, 3), np.uint8)))
+    return crops.DeviceMixingSet(MixingSet.from_array(np.zeros((count, side, side, 3), np.uint8)))
 
 
 def _batch_runner(method, n: int, size: int, mixing, views: bool):

@@ -2,8 +2,7 @@
 augmentations (CUDA kernels, DALI graph nodes) with a CPU twin."""
 
 from . import ops
-from .cifarloader import CIFARLoader
-from .loader import FileListLoader, ImageFolderLoader, WebDatasetLoader
+from .loader import CIFARLoader, FileListLoader, ImageFolderLoader, WebDatasetLoader
 from .methods import AugMix, CutMix, Cutout, DynamicMixup, IPMix, Method, Mixup, NoisyMix, PixMix, make_method
 from .mixing import MixingSet
 

@@ -76,7 +76,7 @@ def _from_folder(option: str, what: str, folder: str, **kwargs):
 
 
 def _load_inputs(folder: str | None, size: int, count: int, device: str):
-    from . import samples
+    from .data import samples
 
     if folder is None:
         return _on_device(samples.batch(count, size), device)
@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import corrupt, scan
 
-    scan.add_subparser(sub)
+    scan.add_subparser(sub, _positive_int)
     corrupt.add_subparser(sub)
 
     p = sub.add_parser("demo", help="pictures of every op, method and fractals on built-in data")

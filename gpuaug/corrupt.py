@@ -19,7 +19,7 @@ Output, in the layouts ``gpuaug eval --corruptions`` reads:
   and ``DIR/labels.npy`` (CIFAR-10-C's layout).
 
 Each (data, corruption, severity, version) unit is computed once, in worker processes, into
-the gpuaug cache (:mod:`gpuaug.cachedir`, subfolder ``corruptions/``) and then linked (or
+the gpuaug cache (:mod:`gpuaug.data.cachedir`, subfolder ``corruptions/``) and then linked (or
 copied) into ``DIR``. Randomness is seeded per (seed, corruption, severity, image), so the
 output does not depend on the number of workers.
 """
@@ -289,7 +289,7 @@ def corrupt_dataset(data: str | None, out: str | os.PathLike, corruptions: str |
     evaluation then reads no files. ``cache``: the cache root (default: gpuaug's).
     """
     from ._progress import Progress
-    from .cachedir import cache_root
+    from .data.cachedir import cache_root
 
     version = library_version()
     names = corruption_names(corruptions) if isinstance(corruptions, str) else list(corruptions)

@@ -277,13 +277,13 @@ def _remove_quietly(path: str) -> None:
 
 
 def refuse_too_large(encoded):
-    """``encoded`` with every image over the pixel limit (:mod:`gpuaug.imagesize`, read
+    """``encoded`` with every image over the pixel limit (:mod:`gpuaug.data.imagesize`, read
     from its header by ``fn.peek_image_shape``) zeroed, so the decoder refuses it instead
     of decoding a decompression bomb; the loader then finds it as "too large"
-    (:func:`gpuaug.loadfail.find_failed_file`)."""
+    (:func:`gpuaug.loader.loadfail.find_failed_file`)."""
     from nvidia.dali import fn, types
 
-    from .imagesize import max_pixels
+    from .data.imagesize import max_pixels
 
     limit = max_pixels()
     if not limit:

@@ -120,7 +120,7 @@ def visible_gpus() -> tuple[list, str]:
 
 
 def kernel_files() -> list[Path]:
-    from .executors.launch import _kernel_dir
+    from .executors.kernelsrc import _kernel_dir
 
     return sorted(Path(str(p)) for p in _kernel_dir().iterdir() if str(p).endswith(".cu"))
 
@@ -160,7 +160,7 @@ def check_kernel_loading(report: Report, device: int) -> None:
 
 
 def _method_inputs(n: int, size: int):
-    from . import samples
+    from .data import samples
 
     images = samples.batch(n, size)
     rng = np.random.default_rng(7)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from . import ops, samples
+from . import ops
+from .data import samples
 
 GALLERY_LEVELS = (1.0, 3.0, 6.0, 10.0)
 

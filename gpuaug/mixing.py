@@ -231,7 +231,7 @@ class MixingSet:
         """``count`` procedural fractals (see :mod:`gpuaug.fractals`) of side ``size``,
         rendered by the CUDA kernels for a CUDA ``device``, else on the CPU once and then
         loaded from the on-disk cache (``cache``: None for ``fractals/`` in the gpuaug
-        cache, :mod:`gpuaug.cachedir`, default ``~/.cache/gpuaug/fractals``; a folder; False for none), with a progress
+        cache, :mod:`gpuaug.data.cachedir`, default ``~/.cache/gpuaug/fractals``; a folder; False for none), with a progress
         bar on stderr while it renders. The pixels are the same either way."""
         from . import fractals
 

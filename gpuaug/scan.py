@@ -15,16 +15,15 @@ import time
 SHOW = 20  # skipped paths listed per reason without --all
 
 
-def add_subparser(sub) -> None:
-    from .cli import _positive_int
-
+def add_subparser(sub, positive_int) -> None:
+    """``gpuaug scan``'s options on ``sub``; ``positive_int``: the CLI's argument type for counts."""
     p = sub.add_parser("scan", help="check every image of a data set once (cached) and list the files "
                                     "the loaders will skip",
                        description=__doc__.split("\n\n", 1)[1])
     p.add_argument("root", metavar="ROOT", help="an ImageFolder tree or a '<path> <label>' list file")
     p.add_argument("--validate", choices=("decode", "header"), default="decode",
                    help="decode (default): decode every image strictly; header: two small reads per file")
-    p.add_argument("--workers", type=_positive_int, help="decoding processes (default: the CPU count, at most 8)")
+    p.add_argument("--workers", type=positive_int, help="decoding processes (default: the CPU count, at most 8)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the validation cache")
     p.add_argument("--all", action="store_true", help=f"list every skipped file (default: the first {SHOW} "
                                                       "per reason)")
@@ -43,9 +42,9 @@ def run(args) -> int:
 
 
 def _scan(args) -> int:
-    from . import datafiles
-    from .checkcache import cache_file
-    from .datafiles import printable
+    from .data import datafiles
+    from .data.checkcache import cache_file
+    from .data.datafiles import printable
 
     start = time.monotonic()
     if os.path.isfile(args.root):

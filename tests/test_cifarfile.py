@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from cifarfiles import dumps, images, write_cifar10, write_cifar100
-from gpuaug import cifarfile
-from gpuaug.cifarfile import CifarFileError, load_split, read_pickle
+from gpuaug.data import cifarfile
+from gpuaug.data.cifarfile import CifarFileError, load_split, read_pickle
 
 
 class _Touch:

@@ -39,7 +39,7 @@ def test_recorded_gather_is_one_upload_and_one_launch():
     mixing = MixingSet.from_array(np.zeros((4, 16, 16, 3), np.uint8))
     plan = mixing.sample_plan(6, np.random.default_rng(1), 12, 12)
     with recording.session() as rec:
-        out = recording.DeviceMixingSet(mixing).gather(plan)
+        out = crops.DeviceMixingSet(mixing).gather(plan)
     s = rec.summary()
     assert out.shape == (6, 12, 12, 3)
     assert (s["launches"], s["uploads"], s["pageable_uploads"]) == (1, 1, 0)

@@ -7,7 +7,7 @@ from PIL import Image
 
 from cuda_cases import all_cases, mismatch_report
 from gpuaug import ops
-from gpuaug.executors import cpu, cuda, launch, params
+from gpuaug.executors import cpu, cuda, emulator, launch, params
 from imagegen import image_set
 
 CASES = all_cases()
@@ -207,7 +207,7 @@ def test_emulated_compile_error_is_clear(tmp_path, monkeypatch):
     monkeypatch.setenv("GPUAUG_CACHE_DIR", str(tmp_path))
     src = 'extern "C" __global__ void broken(int* a) { a[0] = nope; }\n'
     with pytest.raises(launch.KernelCompileError, match="nope"):
-        launch._emulated_library("broken", src, list(launch.parse_kernels(src).values()))
+        emulator._emulated_library("broken", src, list(launch.parse_kernels(src).values()))
 
 
 def test_emulated_syncthreads_and_shared_memory(tmp_path, monkeypatch):
@@ -227,7 +227,7 @@ def test_emulated_syncthreads_and_shared_memory(tmp_path, monkeypatch):
     }
     '''
     sigs = launch.parse_kernels(src)
-    kernel = launch._emulated_kernel("block_sum", src, sigs, sigs["block_sum"])
+    kernel = emulator._emulated_kernel("block_sum", src, sigs, sigs["block_sum"])
     x = np.arange(3 * 64, dtype=np.int32)
     out = np.zeros(4, np.int32)
     kernel(3, 64, (x, out))

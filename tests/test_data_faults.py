@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpuaug import checkcache, datafiles, decodecheck
+from gpuaug.data import checkcache, datafiles, decodecheck
 from gpuaug.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,12 +64,12 @@ def test_a_cached_rescan_neither_opens_nor_decodes_unchanged_files(root, monkeyp
 
 
 def test_malformed_cache_entries_are_misses(root):
-    from gpuaug.imagesize import max_pixels
+    from gpuaug.data.imagesize import max_pixels
 
     good = datafiles.scan_image_folder(root, validate="decode", cache=False)
     names = sorted(os.path.relpath(p, root) for p in good.files)
 
-    def sig(i):  # as gpuaug.checkcache.file_signature writes it
+    def sig(i):  # as gpuaug.data.checkcache.file_signature writes it
         st = os.stat(os.path.join(root, names[i]))
         return f"{st.st_size} {st.st_mtime_ns} {st.st_ino} {st.st_ctime_ns}"
 
@@ -215,7 +215,7 @@ def test_a_list_file_may_name_files_whose_names_are_not_utf8(root, tmp_path):
 def test_dali_loader_skips_a_deleted_file_whose_name_is_not_utf8(root):
     pytest.importorskip("nvidia.dali")
     from gpuaug.loader import ImageFolderLoader
-    from gpuaug.loadfail import BadSampleWarning
+    from gpuaug.loader.loadfail import BadSampleWarning
 
     good, empty = _odd_tree(root)
     os.unlink(empty)
@@ -239,7 +239,7 @@ def test_dali_loader_skips_an_image_over_the_pixel_limit_at_load_time(root, monk
     from PIL import Image
 
     from gpuaug.loader import FileListLoader
-    from gpuaug.loadfail import BadSampleWarning
+    from gpuaug.loader.loadfail import BadSampleWarning
 
     files = [str(f) for f in datafiles.walk_files(root)]
     bomb = files[5]
@@ -280,7 +280,7 @@ def test_decode_workers_import_gpuaug_from_an_uninstalled_checkout(root, tmp_pat
     imported = tmp_path / "imported"
     with open(checkout / "gpuaug" / "__init__.py", "a") as f:
         f.write(f"\nopen({str(imported)!r}, 'a').write(__file__ + '\\n')\n")
-    script = ("import os, sys; from gpuaug import decodecheck; os.chdir(sys.argv[1]); "
+    script = ("import os, sys; from gpuaug.data import decodecheck; os.chdir(sys.argv[1]); "
               "print(decodecheck.check_items([(sys.argv[2], 0, -1)], workers=1))")
     env = dict(os.environ, PYTHONPATH=".")
     proc = subprocess.run([sys.executable, "-c", script, str(tmp_path), os.path.join(root, "ant", "a0.jpg")],

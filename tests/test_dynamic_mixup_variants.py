@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import gpuaug
-from gpuaug import reference, samples
+from gpuaug import reference
+from gpuaug.data import samples
 from gpuaug.train.cli import main_train
 from gpuaug.train.losses import jsd_loss
 

@@ -14,7 +14,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from gpuaug.executors import launch
+from gpuaug.executors import emulator, launch
 
 pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None, reason="needs g++")
 
@@ -26,7 +26,7 @@ def _source(tag: str) -> str:  # a kernel of its own per test: a library no earl
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GPUAUG_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(launch, "_libraries", {})
+    monkeypatch.setattr(emulator, "_libraries", {})
     return tmp_path / "cache" / "emulated"
 
 
@@ -39,7 +39,7 @@ def _library_path(monkeypatch, tag: str):
         raise RuntimeError("not compiled")
 
     with monkeypatch.context() as m:
-        m.setattr(launch, "_compile_emulated", record)
+        m.setattr(emulator, "_compile_emulated", record)
         with pytest.raises(RuntimeError, match="not compiled"):
             _load(tag)
     return seen[0]
@@ -48,7 +48,7 @@ def _library_path(monkeypatch, tag: str):
 def _load(tag: str):
     source = _source(tag)
     sigs = launch.parse_kernels(source)
-    return launch._emulated_kernel(f"t_{tag}", source, sigs, sigs[f"noop_{tag}"])
+    return emulator._emulated_kernel(f"t_{tag}", source, sigs, sigs[f"noop_{tag}"])
 
 
 def _plant(path, marker) -> None:

@@ -121,7 +121,7 @@ class _Run:
 # line lands inside the run (a tiny run is otherwise over in a fraction of a second).
 _SLOW_STEPS = """
 import time
-from gpuaug.train.progress import Progress
+from gpuaug._progress import EpochBar as Progress
 _update = Progress.update
 def _slow_update(self, *a, **k):
     _update(self, *a, **k)

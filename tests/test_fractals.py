@@ -124,7 +124,7 @@ def test_bad_arguments(plan):
 def test_rendering_is_independent_of_threads_and_flushes(plan, monkeypatch):
     one = F.render_fractals_cpu(plan, 40, workers=1)
     np.testing.assert_array_equal(one, F.render_fractals_cpu(plan, 40, workers=3))
-    monkeypatch.setattr(F, "_HITS_PER_FLUSH", 5000)  # IFS histogram added to in many parts
+    monkeypatch.setattr(F.cpu, "_HITS_PER_FLUSH", 5000)  # IFS histogram added to in many parts
     np.testing.assert_array_equal(one, F.render_fractals_cpu(plan, 40))
 
 
@@ -138,7 +138,7 @@ def count_renders(monkeypatch):
         calls.append(args[1])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(F, "render_fractals_cpu", counting)
+    monkeypatch.setattr(F.cpu, "render_fractals_cpu", counting)
     return calls
 
 
@@ -159,7 +159,7 @@ def test_changed_key_renders_again(tmp_path, count_renders, monkeypatch):
                    dict(count=4, size=24, seed=2)):
         F.fractal_images(**kwargs, cache=tmp_path, progress=False)
     assert len(count_renders) == 4
-    monkeypatch.setattr(F, "GENERATOR_VERSION", F.GENERATOR_VERSION + 1)
+    monkeypatch.setattr(F.cache, "GENERATOR_VERSION", F.GENERATOR_VERSION + 1)
     F.fractal_images(4, 24, seed=1, cache=tmp_path, progress=False)
     assert len(count_renders) == 5
     assert len(list(tmp_path.iterdir())) == 5

@@ -18,7 +18,8 @@ F = torch.nn.functional
 
 import gpuaug  # noqa: E402
 from conftest import _jpeg, write_clean_tree  # noqa: E402
-from gpuaug import checkcache, datafiles, decodecheck, loader as loader_mod  # noqa: E402
+from gpuaug.loader import placement as loader_mod  # noqa: E402
+from gpuaug.data import checkcache, datafiles, decodecheck  # noqa: E402
 from gpuaug.cli import main as cli_main  # noqa: E402
 from gpuaug.loader import ImageFolderLoader  # noqa: E402
 from imagegen import natural  # noqa: E402
@@ -297,7 +298,7 @@ def test_progress_line_only_on_a_terminal(tree, monkeypatch, tty):
 
 
 def test_undecodable_file_under_validate_none_names_no_header_check(tree, tmp_path):
-    from gpuaug.loadfail import BadSampleWarning
+    from gpuaug.loader.loadfail import BadSampleWarning
 
     root, files = tree
     data = bytearray(open(os.path.join(root, next(iter(files))), "rb").read())

@@ -12,7 +12,7 @@ pytest.importorskip("nvidia.dali")
 torch = pytest.importorskip("torch")
 
 import gpuaug  # noqa: E402
-from gpuaug import datafiles  # noqa: E402
+from gpuaug.data import datafiles  # noqa: E402
 from gpuaug.loader import FileListLoader, ImageFolderLoader, batch_sizes  # noqa: E402
 from gpuaug.mixing import MixingSet  # noqa: E402
 

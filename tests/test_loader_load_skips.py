@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 import gpuaug  # noqa: E402
 from gpuaug.loader import FileListLoader, ImageFolderLoader, refill  # noqa: E402
-from gpuaug.loadfail import BadSampleWarning  # noqa: E402
+from gpuaug.loader.loadfail import BadSampleWarning  # noqa: E402
 
 CPU = dict(device="cpu", num_threads=1, image_size=32)
 NOT_A_JPEG_BODY = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4 + b"\xff\xd9"  # DALI's decoder refuses it
@@ -132,7 +132,7 @@ def test_a_file_changed_after_the_decode_check_is_skipped(tree):
 
 
 def test_rebatch_joins_batches_across_a_restart():
-    from gpuaug.loader import _Rebatch
+    from gpuaug.loader.rebatch import _Rebatch
 
     out = _Rebatch([3, 3, 2, 1], jsd=True)
     got = []
@@ -147,7 +147,7 @@ def test_rebatch_joins_batches_across_a_restart():
 
 
 def test_a_failure_whose_file_cannot_be_found_keeps_the_clear_error(tree, monkeypatch):
-    from gpuaug import loadfail
+    from gpuaug.loader import loadfail
 
     with open(tree[5], "wb") as f:
         f.write(NOT_A_JPEG_BODY)

@@ -14,7 +14,8 @@ import torch
 import gpuaug
 from cifarfiles import write_cifar10, write_cifar100
 from conftest import _jpeg, write_clean_tree
-from gpuaug import loadersurface, presets
+from gpuaug.loader import surface as loadersurface
+from gpuaug.loader import presets
 from imagegen import natural
 
 CPU = dict(device="cpu", num_threads=1)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import gpuaug
-from gpuaug import samples
+from gpuaug.data import samples
 
 SIZE = 32
 

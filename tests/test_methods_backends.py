@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import gpuaug
-from gpuaug import samples
+from gpuaug.data import samples
 from gpuaug.executors.backend import get_backend
 from gpuaug.tolerance import mismatch
 

@@ -18,7 +18,8 @@ from PIL import Image
 from scipy import stats
 
 import gpuaug
-from gpuaug import reference, samples
+from gpuaug import reference
+from gpuaug.data import samples
 from gpuaug.executors import cpu
 from gpuaug.executors.backend import Backend, get_backend
 from gpuaug.methods.chains import IDENTITY

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import gpuaug
-from gpuaug import samples
+from gpuaug.data import samples
 from gpuaug.mixing import PAD, MixingSet
 from gpuaug.train.cli import main_train
 

@@ -18,7 +18,8 @@ if not torch.cuda.is_available():
     pytest.skip("needs a CUDA device", allow_module_level=True)
 
 import gpuaug  # noqa: E402
-from gpuaug import ops, samples  # noqa: E402
+from gpuaug import ops  # noqa: E402
+from gpuaug.data import samples  # noqa: E402
 from gpuaug.executors import launch  # noqa: E402
 from gpuaug.mixing import MixingSet  # noqa: E402
 from gpuaug.tolerance import mismatch  # noqa: E402

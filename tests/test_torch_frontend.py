@@ -7,7 +7,7 @@ import torch
 import gpuaug
 import gpuaug.torch as gt
 from gpuaug.tolerance import mismatch
-from gpuaug import samples
+from gpuaug.data import samples
 
 SIZE = 24
 

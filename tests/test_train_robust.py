@@ -299,7 +299,7 @@ def test_images_over_the_pixel_limit_are_skipped_at_scan_time(tmp_path, monkeypa
 
 
 def test_dali_failure_names_the_file_and_the_remedy_that_helps(tmp_path):
-    from gpuaug.loadfail import explain
+    from gpuaug.loader.loadfail import explain
 
     kept, gone = tmp_path / "a.jpg", tmp_path / "b.jpg"
     kept.write_bytes(b"x")

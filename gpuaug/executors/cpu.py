@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops import OP_FAMILIES, OP_IDS
+from ..catalogue import OP_FAMILIES, OP_IDS
 from .params import (PIL_PRECISION_BITS, affine_coefficients, downscale_size, pil_bilinear_coefficients,
                      pil_vertical_first)
 

@@ -11,16 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import staging
-from .launch import get_kernel
+from .launch import array_module as _xp, get_kernel
 
 BLOCK = 256
 _MAX_BLOCKS_PER_SAMPLE = 64
-
-
-def _xp(backend: str):
-    from .cuda import _xp as xp_of
-
-    return xp_of(backend)
 
 
 def gather_crops(backend: str, images, index, top, left, flip, height: int, width: int, pad: int):
@@ -39,3 +33,32 @@ def gather_crops(backend: str, images, index, top, left, flip, height: int, widt
     get_kernel("crop", "gpuaug_gather_crops", backend)(
         (blocks, n), BLOCK, (images, out, dev["params"], images.shape[1], pad, height, width))
     return out
+
+
+# ---------------------------------------------------------------- recording backend
+
+def recorded_gather(plan: dict, set_shape: tuple):
+    """What ``MixingSet.gather(plan, "cuda")`` does for a set of ``set_shape`` already on
+    the device, on the recording backend: one packed upload and one crop kernel."""
+    from .recording import RecArray
+
+    index, top, left = (np.asarray(plan[k], dtype=np.int64) for k in ("index", "top", "left"))
+    return gather_crops("recording", RecArray(tuple(set_shape), np.uint8), index, top, left, plan.get("flip"),
+                        int(plan["height"]), int(plan["width"]), int(plan.get("pad", 0)))
+
+
+class DeviceMixingSet:
+    """A mixing set "on the device": ``sample_plan`` as the wrapped set's, ``gather``
+    recorded by :func:`recorded_gather` (what a CUDA MixingSet costs the host)."""
+
+    def __init__(self, mixing_set):
+        self.set = mixing_set
+
+    def __len__(self):
+        return len(self.set)
+
+    def sample_plan(self, n, rng, out_h=None, out_w=None):
+        return self.set.sample_plan(n, rng, out_h, out_w)
+
+    def gather(self, plan, backend=None):
+        return recorded_gather(plan, self.set.images.shape)

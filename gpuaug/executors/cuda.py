@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _arrays
-from ..ops import OP_FAMILIES, OP_IDS
+from ..catalogue import OP_FAMILIES, OP_IDS
 from . import staging
-from .launch import get_kernel
+from .launch import array_module as _xp, get_kernel
 from .params import affine_coefficients
 
 BLOCK = 256
@@ -96,20 +96,6 @@ def downscale_plan(small: np.ndarray, height: int, width: int) -> np.ndarray:
 def _vertical_first(in_h, in_w, out_h, out_w):
     """params.pil_vertical_first, vectorised."""
     return (out_h < in_h) & ((in_h - out_h) > 2 * (in_w - out_w))
-
-
-def _xp(backend: str):
-    if backend == "cuda":
-        import cupy
-
-        return cupy
-    if backend == "emulated":
-        return np
-    if backend == "recording":
-        from .recording import xp
-
-        return xp
-    raise ValueError(f"backend must be 'cuda', 'emulated' or 'recording', got {backend!r}")
 
 
 def _check_inputs(xp, images, ids, values):

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ..ops import OP_IDS
+from ..catalogue import OP_IDS
 
 _ROTATE, _SHEAR_X, _SHEAR_Y = OP_IDS["rotate"], OP_IDS["shear_x"], OP_IDS["shear_y"]
 _TRANSLATE_X, _TRANSLATE_Y = OP_IDS["translate_x"], OP_IDS["translate_y"]

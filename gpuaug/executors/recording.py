@@ -274,33 +274,6 @@ def device_images(n: int, height: int, width: int) -> RecArray:
     return RecArray((n, height, width, 3), np.uint8)
 
 
-def gather_crops(plan: dict, set_shape: tuple) -> RecArray:
-    """What ``MixingSet.gather(plan, "cuda")`` does for a set of ``set_shape`` already on
-    the device: one packed upload and one crop kernel (``executors.crops``)."""
-    from .crops import gather_crops as launch_crops
-
-    index, top, left = (np.asarray(plan[k], dtype=np.int64) for k in ("index", "top", "left"))
-    return launch_crops("recording", RecArray(tuple(set_shape), np.uint8), index, top, left, plan.get("flip"),
-                        int(plan["height"]), int(plan["width"]), int(plan.get("pad", 0)))
-
-
-class DeviceMixingSet:
-    """A mixing set "on the device": ``sample_plan`` as the wrapped set's, ``gather``
-    recorded by :func:`gather_crops` (what a CUDA MixingSet costs the host)."""
-
-    def __init__(self, mixing_set):
-        self.set = mixing_set
-
-    def __len__(self):
-        return len(self.set)
-
-    def sample_plan(self, n, rng, out_h=None, out_w=None):
-        return self.set.sample_plan(n, rng, out_h, out_w)
-
-    def gather(self, plan, backend=None):
-        return gather_crops(plan, self.set.images.shape)
-
-
 # ---------------------------------------------------------------- kernel bytes models
 
 def _host(arg):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import ops
+from .. import catalogue
 from ..executors import mixops
 from ..executors.cuda import ChainRows
 from .base import Method, check_range
@@ -38,12 +38,12 @@ class AugMix(Method):
     def __post_init__(self):
         check_range("width", self.width, low=1, integer=True)
         check_range("depth", self.depth, high=16, integer=True)
-        ops.check_severity(self.severity)
+        catalogue.check_severity(self.severity)
         check_range("alpha", self.alpha, low=0, low_open=True)
-        resolve_ops(self.op_list, ops.ALL_OPS if self.all_ops else ops.AUGMIX_OPS)
+        resolve_ops(self.op_list, catalogue.ALL_OPS if self.all_ops else catalogue.AUGMIX_OPS)
 
     def _op_ids(self):
-        return resolve_ops(self.op_list, ops.ALL_OPS if self.all_ops else ops.AUGMIX_OPS)
+        return resolve_ops(self.op_list, catalogue.ALL_OPS if self.all_ops else catalogue.AUGMIX_OPS)
 
     def plan(self, n, height, width, rng) -> AugMixPlan:
         weights = rng.dirichlet([self.alpha] * self.width, size=n).astype(np.float32)

@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ops
+from .. import catalogue
 
-IDENTITY = ops.OP_IDS["identity"]
+IDENTITY = catalogue.OP_IDS["identity"]
 
 
 def resolve_ops(op_list, all_ops_default) -> np.ndarray:
     """Op ids of a method's op list: a named list, a sequence of names, or the default."""
-    return ops.op_ids(ops.resolve_op_list(op_list if op_list is not None else all_ops_default))
+    return catalogue.op_ids(catalogue.resolve_op_list(op_list if op_list is not None else all_ops_default))
 
 
 def sample_ops(rng: np.random.Generator, op_ids: np.ndarray, shape, severity, height, width,
                autocontrast_cutoff="none"):
     """Uniformly drawn ops of ``op_ids`` and their severity-sampled parameters."""
     ids = op_ids[rng.integers(0, len(op_ids), size=shape)]
-    values = ops.sample_values(ids.ravel(), severity, rng, height, width, autocontrast_cutoff)
+    values = catalogue.sample_values(ids.ravel(), severity, rng, height, width, autocontrast_cutoff)
     return ids.astype(np.int32), values.reshape(shape)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import ops
+from .. import catalogue
 from ..executors import mixops
 from .base import Method, check_range
 from .chains import MULTI_CHAIN_BACKENDS, resolve_ops, run_chains, run_chains_for_reader, sample_chains
@@ -60,11 +60,11 @@ class DynamicMixup(Method):
         if isinstance(self.jsd_views, bool) or self.jsd_views not in (1, 2):
             raise ValueError(f"jsd_views must be 1 (single-sample JSD) or 2 (clean + two views), "
                              f"got {self.jsd_views!r}")
-        ops.check_severity(self.severity)
+        catalogue.check_severity(self.severity)
         self._op_ids()
 
     def _op_ids(self):
-        default = ops.DYNMIX_OPS + (("downscale",) if self.downscale else ())
+        default = catalogue.DYNMIX_OPS + (("downscale",) if self.downscale else ())
         return resolve_ops(self.op_list, default)
 
     def plan(self, n, height, width, rng) -> DynamicMixupPlan:

@@ -24,14 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import ops
+from .. import catalogue
 from ..executors import mixops
 from ..executors.mixops import MIX_OPS, hash_uniform  # noqa: F401  (re-exported)
 from .base import Method, check_range
 from .chains import IDENTITY, MULTI_CHAIN_BACKENDS, resolve_ops, run_chain, run_chains, sample_ops
 from .pixmix import sample_conic_coefficients
 
-IPMIX_ALL_OPS = ops.IPMIX_OPS + ("autocontrast", "color", "contrast", "brightness", "sharpness")
+IPMIX_ALL_OPS = catalogue.IPMIX_OPS + ("autocontrast", "color", "contrast", "brightness", "sharpness")
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class IPMix(Method):
         check_range("k", self.k, low=1, high=64, integer=True)
         check_range("t", self.t, low=0, high=64, integer=True)
         check_range("beta", self.beta, low=0, low_open=True)
-        ops.check_severity(self.severity)
+        catalogue.check_severity(self.severity)
         sizes = tuple(self.patch_sizes)
         if not sizes:
             raise ValueError("patch_sizes must not be empty")
@@ -86,7 +86,7 @@ class IPMix(Method):
         self._op_ids()
 
     def _op_ids(self):
-        return resolve_ops(self.op_list, IPMIX_ALL_OPS if self.all_ops else ops.IPMIX_OPS)
+        return resolve_ops(self.op_list, IPMIX_ALL_OPS if self.all_ops else catalogue.IPMIX_OPS)
 
     def plan(self, n, height, width, rng) -> IPMixPlan:
         k, t = self.k, self.t

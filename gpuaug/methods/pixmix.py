@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import ops
+from .. import catalogue
 from ..executors import mixops
 from .base import Method, check_range
 from .chains import IDENTITY, MULTI_CHAIN_BACKENDS, resolve_ops, run_chains, run_chains_for_reader, sample_ops
@@ -68,11 +68,11 @@ class PixMix(Method):
     def __post_init__(self):
         check_range("k", self.k, low=0, high=64, integer=True)
         check_range("beta", self.beta, low=0, low_open=True)
-        ops.check_severity(self.severity)
+        catalogue.check_severity(self.severity)
         self._op_ids()
 
     def _op_ids(self):
-        return resolve_ops(self.op_list, ops.ALL_OPS if self.all_ops else ops.AUGMIX_OPS)
+        return resolve_ops(self.op_list, catalogue.ALL_OPS if self.all_ops else catalogue.AUGMIX_OPS)
 
     def plan(self, n, height, width, rng) -> PixMixPlan:
         op_ids = self._op_ids()

@@ -14,24 +14,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from . import argtypes as T
+from .defaults import CIFAR_DEFAULTS, DEFAULTS, SYNTHETIC_DEFAULTS  # noqa: F401  (cli.DEFAULTS: public)
 from .models import ARCHS
 from .schedule import SCHEDULES
 
 METHOD_CHOICES = ("augmix", "pixmix", "ipmix", "dynamic-mixup", "noisymix", "mixup", "cutmix", "cutout", "none")
-
-DEFAULTS = dict(
-    method="augmix", arch="resnet50", epochs=90, batch_size=256, lr=0.1, schedule="cosine", warmup_epochs=0.0,
-    milestones=[], gamma=0.1, min_lr=0.0, weight_decay=1e-4, momentum=0.9, nesterov=True, no_bn_decay=False,
-    label_smoothing=0.0, jsd=False, jsd_lambda=None, image_size=224, crop="auto", pretrained=False, drop=None,
-    amp="auto", channels_last=True, compile=False, fractals=None, mixing=None, normalization="imagenet",
-)
-# The built-in shapes set (no --data): 6 epochs, about a minute on 2 free CPU cores, with
-# validation accuracy rising from chance (17%) to ~40%.
-SYNTHETIC_DEFAULTS = dict(arch="tiny", epochs=6, batch_size=32, lr=0.1, warmup_epochs=1.0, weight_decay=5e-4,
-                          jsd=True, image_size=48, crop="pad")
-# CIFAR-10/100 (32x32): the AugMix CIFAR setting; recipes refine it per method.
-CIFAR_DEFAULTS = dict(arch="wrn40_2", epochs=100, batch_size=128, weight_decay=5e-4, image_size=32, crop="pad",
-                      normalization="half")
 
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:

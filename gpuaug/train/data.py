@@ -18,7 +18,7 @@ number of workers, and a resumed run continues the same stream from a given batc
 
 Data sets (``--data``): an ImageFolder root with ``train/`` and ``val/`` class folders
 (ImageNet layout), a CIFAR-10 (``cifar-10-batches-py``) or CIFAR-100 (``cifar-100-python``)
-folder as downloaded from the authors' site (read from its pickles by :mod:`gpuaug.cifarfile`'s
+folder as downloaded from the authors' site (read from its pickles by :mod:`gpuaug.data.cifarfile`'s
 restricted unpickler, never downloaded), or
 nothing: the built-in shapes set (:mod:`gpuaug.train.synthetic`).
 """
@@ -34,8 +34,8 @@ import numpy as np
 import torch
 
 from ..normalization import IMAGENET_MEAN as MEAN, IMAGENET_STD as STD, mean_std
-from ..imagesize import TOO_LARGE, max_pixels
-from ..loadfail import MISSING, UNDECODABLE, BadSampleWarning  # shared with the DALI loader
+from ..data.imagesize import TOO_LARGE, max_pixels
+from ..loader.loadfail import MISSING, UNDECODABLE, BadSampleWarning  # shared with the DALI loader
 from .signals import blocked, stop_at_exit, worker_init
 
 
@@ -110,11 +110,11 @@ class Dataset:
 
 def image_folder(folder: Path, classes: list[str] | None = None, validate: str | None = None) -> Dataset:
     """ImageFolder: <folder>/<class>/<image>, classes sorted by name, with the DALI loader's
-    skip policy (:func:`gpuaug.datafiles.scan_image_folder`: empty, non-image and truncated
+    skip policy (:func:`gpuaug.data.datafiles.scan_image_folder`: empty, non-image and truncated
     files are skipped and counted in ``skipped``); ``classes`` pins the class list (and
     indices) to another split's, e.g. validation to training; ``validate`` (decode | header |
     none) is the scan's check, None for the scan's default."""
-    from ..datafiles import scan_image_folder
+    from ..data.datafiles import scan_image_folder
 
     try:
         samples = scan_image_folder(folder, **({} if validate is None else {"validate": validate}))
@@ -132,8 +132,8 @@ def image_folder(folder: Path, classes: list[str] | None = None, validate: str |
 
 def cifar(folder: Path, train: bool) -> Dataset:
     """CIFAR-10/100 from the python-pickle layout (``data_batch_1..5``/``test_batch`` or
-    ``train``/``test`` + ``meta``), read by :mod:`gpuaug.cifarfile` (no code from the data runs)."""
-    from ..cifarfile import CifarFileError, load_split as load_cifar
+    ``train``/``test`` + ``meta``), read by :mod:`gpuaug.data.cifarfile` (no code from the data runs)."""
+    from ..data.cifarfile import CifarFileError, load_split as load_cifar
 
     try:
         split = load_cifar(folder, train)
@@ -396,7 +396,7 @@ def make_loader(args, train: bool, samples=None):
     ((rank, world)), ``args.crop``, ``args.amp_dtype`` (the DALI loader's output dtype),
     ``args.normalization`` (a :mod:`gpuaug.normalization` name; default ImageNet's);
     ``args.classes`` pins the validation class list. ``samples`` (a
-    :class:`gpuaug.datafiles.Samples`: files, labels, classes, skipped) replaces the scan of
+    :class:`gpuaug.data.datafiles.Samples`: files, labels, classes, skipped) replaces the scan of
     an ImageFolder split (a resumed run's saved list, :mod:`gpuaug.train.samplelist`).
     Returns None when there is no validation split."""
     spec = args.data_spec

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datafiles import IMG_EXTENSIONS, read_file_list
+from ..data.datafiles import IMG_EXTENSIONS, read_file_list
 from .data import Dataset
 
 

@@ -20,15 +20,15 @@ import numpy as np
 import torch
 
 from .._arrays import torch_to_device
-from ..datafiles import printable
+from ..data.datafiles import printable
 from ..normalization import mean_std
+from .._progress import EpochBar as Progress
 from . import checkpoint, distributed, outputs, samplelist
 from .data import TorchLoader, denormalise, make_loader, resolve_data
 from .evaluate import predict, summarize
 from .losses import cross_entropy, jsd_loss, mix_targets
 from .models import build_model
 from .noisymix import NoisyFeatureMixup
-from .progress import Progress
 from .schedule import Schedule
 from .signals import GracefulStop
 
@@ -134,7 +134,7 @@ def _resume_samples(ns, loader, saved: dict, data_id, log):
     now, now_labels, skipped = _loader_files(loader)
     if files == now and labels == now_labels:
         return loader
-    from ..datafiles import Samples
+    from ..data.datafiles import Samples
 
     gone, added = samplelist.reconcile(files, now, skipped)
     skipped = {r: kept for r, ps in skipped.items() if (kept := [p for p in ps if p not in gone])}  # gone: load time

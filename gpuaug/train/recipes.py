@@ -89,17 +89,17 @@ def config_sources(args, cfg) -> list[tuple[str, object, str]]:
     """(name, value, source) for every resolved trainer setting of ``cfg`` (from
     :func:`gpuaug.train.cli.resolve_train_args`) and every method setting, where source is
     "command line", "recipe <tag>", "data-set default (...)", "built-in default" or "derived"."""
-    from . import cli
     from ..methods import make_method
+    from .defaults import CIFAR_DEFAULTS, DEFAULTS, SYNTHETIC_DEFAULTS
 
     dataset_name, dataset = None, {}
     if args.data is None:
-        dataset_name, dataset = "built-in shapes set", cli.SYNTHETIC_DEFAULTS
+        dataset_name, dataset = "built-in shapes set", SYNTHETIC_DEFAULTS
     else:
         from .data import resolve_data
 
         if resolve_data(args.data, log=lambda *a, **k: None)["kind"] == "cifar":
-            dataset_name, dataset = "CIFAR", cli.CIFAR_DEFAULTS
+            dataset_name, dataset = "CIFAR", CIFAR_DEFAULTS
     recipe, tags = {"train": {}, "method": {}}, {}
     if args.recipe:
         path = recipe_path(args.recipe)
@@ -110,7 +110,7 @@ def config_sources(args, cfg) -> list[tuple[str, object, str]]:
         return f"recipe {tags[(table, key)]}" if (table, key) in tags else "recipe (no source comment)"
 
     rows = []
-    for key in cli.DEFAULTS:
+    for key in DEFAULTS:
         value = getattr(cfg, key)
         if key in explicit:
             source = "command line"
@@ -122,7 +122,7 @@ def config_sources(args, cfg) -> list[tuple[str, object, str]]:
             source = f"data-set default ({dataset_name})"
         else:
             source = "built-in default"
-        if not source.startswith(("command", "recipe")) and value != {**cli.DEFAULTS, **dataset}.get(key):
+        if not source.startswith(("command", "recipe")) and value != {**DEFAULTS, **dataset}.get(key):
             source = "derived (from the settings above)"
         rows.append((key, value, source))
     if cfg.method not in (None, "none"):

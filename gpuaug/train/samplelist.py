@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ..loadfail import MISSING, UNDECODABLE
+from ..loader.loadfail import MISSING, UNDECODABLE
 
 
 def _prefix(root) -> str:

@@ -27,7 +27,7 @@ TRAIN_PER_CLASS, VAL_PER_CLASS, SIZE = 200, 50, 48
 
 
 def default_cache() -> Path:
-    from ..cachedir import cache_root
+    from ..data.cachedir import cache_root
 
     return cache_root()
 

@@ -8,11 +8,11 @@ Skip policy (``validate=``):
 
 * ``"decode"`` (default): the header checks below, then every file that passes them is
   decoded once, strictly ("undecodable"): libjpeg-turbo for JPEG with its warnings
-  treated as errors, Pillow for the rest (see :mod:`gpuaug.decodecheck` for why and what
+  treated as errors, Pillow for the rest (see :mod:`gpuaug.data.decodecheck` for why and what
   it catches that Pillow misses, e.g. a JPEG whose body is scrambled). Runs in worker
   processes with a progress line on a TTY; verdicts (the header check's too) are cached
   per data root, keyed by (path, size, mtime, inode, ctime), so a data set is decoded once
-  and a rescan of unchanged files only stats them (:mod:`gpuaug.checkcache` says where).
+  and a rescan of unchanged files only stats them (:mod:`gpuaug.data.checkcache` says where).
   ``gpuaug scan ROOT`` runs it ahead of time.
 * ``"header"`` (fast: two small reads per file, but blind to corruption inside a file):
   zero-byte files ("empty"); a file whose extension or magic number is not an image DALI
@@ -138,7 +138,7 @@ def _check_header(path) -> str | None:
     except OSError:
         return "undecodable"
     reason = check_bytes(head, tail, size)
-    if reason is None and too_large(path):  # the size policy: gpuaug.imagesize
+    if reason is None and too_large(path):  # the size policy: gpuaug.data.imagesize
         return "too large"
     return reason
 
@@ -149,7 +149,7 @@ def check_file(path, validate: str = "decode") -> str | None:
 
 
 def decoder_tag() -> str:
-    """Which decoder defines "undecodable" here (see :mod:`gpuaug.decodecheck`)."""
+    """Which decoder defines "undecodable" here (see :mod:`gpuaug.data.decodecheck`)."""
     import importlib.util
 
     try:
@@ -162,7 +162,7 @@ def decoder_tag() -> str:
 def _check_all(paths, validate: str, workers: int | None, cache_root=None) -> list:
     """``(reason, detail)`` per path under the ``validate`` policy (reason None: keep).
 
-    With ``cache_root``, verdicts are cached per file version (:mod:`gpuaug.checkcache`):
+    With ``cache_root``, verdicts are cached per file version (:mod:`gpuaug.data.checkcache`):
     an unchanged file costs one ``stat``. They are saved even when the check is
     interrupted (Ctrl-C), so a rerun continues where it stopped."""
     if validate not in VALIDATE:

@@ -4,7 +4,7 @@ DALI stops its whole pipeline on a file it cannot read or decode. The loader the
 the file (:func:`find_failed_file`) -- the reader's message names a file it cannot open;
 the decoder's does not name its input, so the next files of the epoch are decoded one by
 one with the same DALI decoder until one is refused -- and skips it (the loader's
-``_run_epoch``). An image over the pixel limit (:mod:`gpuaug.imagesize`: a decompression
+``_run_epoch``). An image over the pixel limit (:mod:`gpuaug.data.imagesize`: a decompression
 bomb, or a file replaced since the scan) is refused before it is decoded
 (:func:`gpuaug.dali.refuse_too_large`) and skipped the same way, as "too large". Where
 the file cannot be found, :func:`explain` gives the error: it names the file where it
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-from .imagesize import TOO_LARGE, too_large
+from ..data.imagesize import TOO_LARGE, too_large
 
 # Reasons for a file skipped at load time (after the scan passed it), and TOO_LARGE.
 MISSING = "missing"
@@ -55,7 +55,7 @@ def _probe(candidates, device_id):
     from nvidia.dali import fn, types
     from nvidia.dali.pipeline import Pipeline
 
-    from .dali import refuse_too_large
+    from ..dali import refuse_too_large
 
     pipe = Pipeline(batch_size=1, num_threads=1, device_id=device_id, prefetch_queue_depth=1)
     with pipe:

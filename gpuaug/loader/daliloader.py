@@ -1,171 +1,26 @@
-"""Drop-in loaders: ``for images, labels in loader`` with DALI decoding and gpuaug methods.
-
-Epochs. Each ``iter(loader)`` runs one epoch (``set_epoch(e)`` picks which, like
-DistributedSampler; without it the epoch counts up from 0). Training order is a
-permutation of all samples drawn from ``(seed, epoch)`` -- the same on every rank -- and
-the DALI pipeline is rebuilt for each epoch, so epoch ``e`` gives the same batches
-whatever ran before it (webdataset: the shard order is permuted and samples are shuffled
-in a buffer of ``initial_fill``).
-
-Sharding (``shard="auto"``: ``(rank, world_size)`` under torch.distributed, else
-``(0, 1)``): rank ``r`` of ``S`` reads samples ``[r*N//S, (r+1)*N//S)`` of the epoch's
-order (DALI's split), so the ranks' shards are disjoint and cover the data set.
-
-Last batch. ``drop_last=False``: every sample exactly once per epoch across ranks; every
-rank yields ``len(loader) = ceil(ceil(N/S) / batch_size)`` batches, full except the last
-(which is smaller on some ranks). Where a rank holds one sample fewer and that makes it a
-whole batch short, its last full batch is split into ``batch_size - 1`` and ``1``, so all
-ranks step together (with ``batch_size=1`` that rank repeats its last sample instead).
-``drop_last=True``: every rank yields ``(N//S) // batch_size`` full batches; the rest of
-the epoch's order (different samples each epoch) is not seen.
-
-An epoch with no batch (``len(loader) == 0``) yields nothing and builds no pipeline;
-``drop_last=True`` with fewer samples per rank than one batch warns at construction.
-
-Device and dtype. ``device="auto"`` (default): the current CUDA device when torch sees
-one, else a CPU DALI pipeline (said once per process in a log line). The output is
-float32 like torchvision's ``ToTensor`` + ``Normalize``; ``dtype="bfloat16"`` or
-``"float16"`` halves the bytes and is the fast path for a loop under ``torch.autocast``.
-Images are contiguous NCHW like torchvision's (``memory_format="channels_last"``: the
-fast path for a channels_last model, no copy). Size, crop and normalisation come from a
-preset (:mod:`gpuaug.presets`: ``"cifar"`` or ``"imagenet"``, inferred from the data when
-not given; explicit ``image_size``/``cifar``/``mean``/``std`` win), logged once at INFO
-with the other resolved settings, which ``repr(loader)`` shows. The DataLoader attributes
-that trainers read (``sampler``, ``batch_sampler``, ``num_workers``, ``pin_memory``) are
-there (:mod:`gpuaug.loadersurface`); ``jsd=True`` yields the views as a list, or with
-``views="concat"`` one (3B, ...) tensor and the labels repeated 3 times (timm's layout).
-
-``loader.dataset`` is a torchvision-like view of the data set (``classes``,
-``class_to_idx``, ``samples``/``imgs``, ``targets``, ``len()``).
-
-Skips: see :mod:`gpuaug.datafiles`. ``loader.skipped`` maps a reason to the paths
-skipped at construction; a warning gives the counts.
-
-Files that fail in DALI (ImageFolder and file lists). A file that passed the scan but
-that DALI cannot read ("missing": deleted or moved since; every other missing file of the
-rank's epoch is found at the same time) or decode ("undecodable": DALI's decoder refuses
-it) is skipped: it is found (:func:`gpuaug.loadfail.find_failed_file`), added to
-``loader.skipped`` and ``loader.bad_files`` with a warning giving the count, and the
-epoch's pipeline is rebuilt over the rank's remaining samples (the samples of batches
-already yielded are not read again; augmentation draws continue from a new seed). Every
-other sample is still seen exactly once and the rank still yields ``len(loader)``
-batches: the samples short come off its last batches (the last shrinks first, each
-keeping at least one sample: :func:`refill`; with ``drop_last=True`` the unread rest of the
-rank's order fills them first, so batches stay full); only a rank left with fewer
-samples than batches repeats its last sample. Later epochs leave the file out from the
-start. The data set, the epoch order and the split are unchanged (ranks do not talk), so
-another rank meets the file, and skips it, when its order reaches it. A failure whose
-file cannot be found, or a rank with no readable file left, stops the epoch with
-:func:`gpuaug.loadfail.explain`'s error; webdataset shards are not skipped in.
-"""
+"""The DALI-backed loaders: one pipeline per epoch over a rank's share of the samples,
+with files DALI fails on skipped and the epoch rebuilt (see :mod:`gpuaug.loader`)."""
 
 from __future__ import annotations
 
-import logging
-import math
 import os
 import tempfile
 import warnings
 
 import numpy as np
 
-from . import datafiles, presets
-from .loadersurface import VIEWS, DataLoaderSurface, memory_format_name, present
+from ..data import datafiles
+from . import presets
+from .placement import _auto_shard, _device_id, batch_sizes, resolve_device
+from .rebatch import _Rebatch, refill
+from .surface import VIEWS, DataLoaderSurface, memory_format_name, present
+from .view import DatasetView
 
 DTYPES = ("float32", "bfloat16", "float16")
-log = logging.getLogger("gpuaug.loader")
-_auto_told = set()
-
-
-def _auto_shard():
-    try:
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            return dist.get_rank(), dist.get_world_size()
-    except ImportError:
-        pass
-    return 0, 1
-
-
-def resolve_device(device: str) -> str:
-    """``"auto"``: ``"cuda:N"`` (torch's current device) when torch sees a GPU, else
-    ``"cpu"`` -- logged once per process; other values pass through."""
-    if device != "auto":
-        return device
-    try:
-        import torch
-
-        chosen = f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
-    except ImportError:
-        chosen = "cpu"
-    if chosen not in _auto_told:
-        _auto_told.add(chosen)
-        why = "torch sees a CUDA device" if chosen != "cpu" else "torch sees no CUDA device: a CPU DALI pipeline"
-        log.warning("gpuaug loader: device='auto' -> %s (%s; pass device= to choose)", chosen, why)
-    return chosen
-
-
-def _device_id(device: str):
-    if device == "cpu":
-        return None
-    if device == "cuda":
-        import torch
-
-        return torch.cuda.current_device()
-    if device.startswith("cuda:"):
-        return int(device.split(":", 1)[1])
-    raise ValueError(f"device must be 'auto', 'cuda', 'cuda:N' or 'cpu', got {device!r}")
-
-
-def batch_sizes(n_total: int, batch_size: int, shard_id: int, num_shards: int, drop_last: bool) -> list[int]:
-    """The batch sizes rank ``shard_id`` yields in one epoch (see the module notes)."""
-    if drop_last:
-        return [batch_size] * ((n_total // num_shards) // batch_size)
-    mine = (shard_id + 1) * n_total // num_shards - shard_id * n_total // num_shards
-    count = math.ceil(math.ceil(n_total / num_shards) / batch_size)
-    sizes = [batch_size] * (mine // batch_size) + ([mine % batch_size] if mine % batch_size else [])
-    if len(sizes) < count:  # one sample short of the other ranks' batch count
-        sizes = sizes[:-1] + [batch_size - 1, 1] if batch_size > 1 else sizes + [1]
-    return sizes
-
-
-class DatasetView:
-    """What torchvision users reach for in ``loader.dataset``: ``classes``,
-    ``class_to_idx``, ``samples`` (= ``imgs``: ``(path, class index)`` pairs),
-    ``targets``, ``root`` and ``len()`` (the whole data set, every rank's share)."""
-
-    def __init__(self, samples, root=None):
-        self._samples, self.root = samples, None if root is None else str(root)
-
-    @property
-    def classes(self) -> list:
-        return list(self._samples.classes)
-
-    @property
-    def class_to_idx(self) -> dict:
-        return {c: i for i, c in enumerate(self._samples.classes)}
-
-    @property
-    def samples(self) -> list:
-        return list(zip(self._samples.files, self._samples.labels))
-
-    imgs = samples
-
-    @property
-    def targets(self) -> list:
-        return list(self._samples.labels)
-
-    def __len__(self) -> int:
-        return len(self._samples)
-
-    def __repr__(self) -> str:
-        where = f", root={self.root!r}" if self.root else ""
-        return f"DatasetView({len(self)} samples, {len(self._samples.classes)} classes{where})"
 
 
 class DaliLoader(DataLoaderSurface):
-    """Base loader over :class:`gpuaug.datafiles.Samples` (use the subclasses)."""
+    """Base loader over :class:`gpuaug.data.datafiles.Samples` (use the subclasses)."""
 
     _skips_files = True  # a file DALI fails on is skipped (False: the epoch stops, see loadfail)
     _known_order = True  # False: the reader shuffles (webdataset), so loader.sampler cannot list the order
@@ -363,7 +218,7 @@ class DaliLoader(DataLoaderSurface):
                 "labels": [self.samples.labels[i] for i in indices], "presharded": True}
 
     def _pipeline(self, source: dict, seeds):
-        from . import dali
+        from .. import dali
 
         pipe_seed, aug_seed = seeds
         common = dict(batch_size=self.batch_size, image_size=self.image_size, cifar=self.cifar,
@@ -451,9 +306,9 @@ class DaliLoader(DataLoaderSurface):
             what = (f"{len(gone)} file(s) deleted or moved after the scan (e.g. {path}); restore them, or create "
                     "the loader again to rescan")
         elif reason == TOO_LARGE:
-            from .imagesize import max_pixels
+            from ..data.imagesize import max_pixels
 
-            what = f"{path}: over Pillow's limit of {max_pixels()} pixels, not decoded (gpuaug.imagesize)"
+            what = f"{path}: over Pillow's limit of {max_pixels()} pixels, not decoded (gpuaug.data.imagesize)"
         elif self.validate == "decode":
             what = (f"{path}: DALI's decoder refuses it although the scan's decode check passed it (nvJPEG on "
                     "the GPU can refuse a file the CPU decoders accept, or it changed since); remove or "
@@ -487,66 +342,6 @@ class DaliLoader(DataLoaderSurface):
         return decode_hint(self.validate)
 
 
-def refill(sizes: list[int], available: int) -> list[int]:
-    """``sizes`` (the batches a rank promised) for ``available`` samples: the same number of
-    batches, the samples short taken from the last batches (each keeps at least one); if
-    there are fewer samples than batches, the last batches (size 1) repeat a sample."""
-    sizes, short = list(sizes), sum(sizes) - available
-    for i in reversed(range(len(sizes))):
-        if short <= 0:
-            break
-        cut = min(short, sizes[i] - 1)
-        sizes[i] -= cut
-        short -= cut
-    return sizes
-
-
-class _Rebatch:
-    """Cut a stream of DALI batches into the promised ``sizes`` (consumed in place); a batch
-    may span two DALI batches (after a skip)."""
-
-    def __init__(self, sizes, jsd: bool):
-        self.sizes, self.jsd, self.pending, self.last = list(sizes), jsd, None, None
-
-    @property
-    def finished(self) -> bool:
-        return not self.sizes
-
-    @property
-    def pending_count(self) -> int:
-        return 0 if self.pending is None else int(self.pending[1].shape[0])
-
-    def push(self, images, labels):
-        import torch
-
-        if self.pending is not None:
-            images = [torch.cat([p, x]) for p, x in zip(self.pending[0], images)]
-            labels = torch.cat([self.pending[1], labels])
-            self.pending = None
-        self.last = ([x[-1:] for x in images], labels[-1:])
-        start, n = 0, labels.shape[0]
-        while self.sizes and start + self.sizes[0] <= n:
-            size = self.sizes.pop(0)
-            yield self._batch([x[start:start + size] for x in images], labels[start:start + size])
-            start += size
-        if self.sizes and start < n:
-            self.pending = ([x[start:] for x in images], labels[start:])
-
-    def finish(self):
-        """The promised batches the data did not fill: the last sample again (see :func:`refill`)."""
-        if self.pending is not None:  # fewer samples than promised (cannot happen after refill)
-            yield self._batch(*self.pending)
-            self.sizes.pop(0)
-            self.pending = None
-        while self.sizes and self.last is not None:
-            size = self.sizes.pop(0)
-            images, labels = self.last
-            yield self._batch([x.expand(size, *x.shape[1:]) for x in images], labels.expand(size))
-
-    def _batch(self, images, labels):
-        return (tuple(images) if self.jsd else images[0]), labels
-
-
 class ImageFolderLoader(DaliLoader):
     """``torchvision.datasets.ImageFolder`` + ``DataLoader`` in one, decoded and augmented
     by DALI: ``for images, labels in ImageFolderLoader(root, 256, augment=gpuaug.AugMix())``.
@@ -554,7 +349,7 @@ class ImageFolderLoader(DaliLoader):
     ``augment``: a gpuaug method or None; ``jsd=True`` yields ([clean, aug1, aug2], labels)
     (``[clean, aug]`` for a method with ``jsd_views=1``; ``views="concat"``: one tensor);
     ``mixing``: a MixingSet or a folder (PixMix, IPMix); ``preset`` "cifar" | "imagenet"
-    (default: inferred from the data, :mod:`gpuaug.presets`) sets ``image_size``, the crop
+    (default: inferred from the data, :mod:`gpuaug.loader.presets`) sets ``image_size``, the crop
     (``cifar=True``: pad 4 + random crop) and ``mean``/``std`` (on the [0, 1] scale), each
     overridable; ``memory_format`` "contiguous" (default) | "channels_last"; ``device``
     "auto" (default: the GPU if torch sees one, else the CPU) | "cuda" | "cuda:N" | "cpu";

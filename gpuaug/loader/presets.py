@@ -23,7 +23,7 @@ import operator
 import warnings
 from dataclasses import dataclass
 
-from .normalization import mean_std
+from ..normalization import mean_std
 
 log = logging.getLogger("gpuaug.loader")
 _told: set = set()

@@ -2,7 +2,7 @@
 ``torchvision.datasets.CIFAR10(root, train)`` (or ``CIFAR100``) + ``DataLoader``.
 
 The images (50,000 x 32 x 32 x 3 bytes for a training set) are read once with
-:mod:`gpuaug.cifarfile` (no code from the files runs) and fed to the same DALI pipeline
+:mod:`gpuaug.data.cifarfile` (no code from the files runs) and fed to the same DALI pipeline
 as the file loaders through an external source: no decoding, the CIFAR preset (32 x 32,
 pad 4 + random crop + flip, mean = std = 0.5) unless told otherwise, and the epochs,
 shards, last batch and DataLoader attributes of :mod:`gpuaug.loader`.
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import cifarfile, datafiles
-from .loader import DaliLoader
+from ..data import cifarfile, datafiles
+from .daliloader import DaliLoader
 
 
 class CIFARDatasetView:

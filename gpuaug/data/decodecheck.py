@@ -30,7 +30,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
+
+from .._progress import CountLine as _Progress  # the check's progress line (TTY only)
 
 PROGRESS_AFTER_S = 1.0  # show a progress line once a check has run this long (TTY only)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -122,34 +123,6 @@ def _worker(items_file: str) -> None:
             out.flush()
 
 
-class _Progress:
-    """One self-overwriting stderr line, only on a TTY and once a check runs a while."""
-
-    def __init__(self, total: int, label: str):
-        self.total, self.label, self.done = total, label, 0
-        self.start = self.last = time.monotonic()
-        self.shown = False
-        self.enabled = total > 0 and sys.stderr.isatty()
-        self.lock = threading.Lock()
-
-    def advance(self, n: int = 1) -> None:
-        with self.lock:
-            self.done += n
-            now = time.monotonic()
-            if not self.enabled or now - self.start < PROGRESS_AFTER_S:
-                return
-            if now - self.last >= 0.2 or self.done == self.total:
-                self.last, self.shown = now, True
-                sys.stderr.write(f"\r{self.label}: {self.done}/{self.total} "
-                                 f"({100 * self.done // self.total}%, {now - self.start:.0f} s)")
-                sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
 def default_workers() -> int:
     return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
@@ -161,11 +134,14 @@ def worker_command(items_file: str) -> list[str]:
     its dependencies import as they do here: installed, or from a checkout on
     ``PYTHONPATH``), minus the current folder."""
     here = os.path.realpath(os.getcwd())
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # the folder holding the gpuaug package: one level up per dot in this module's name
+    package_parent = os.path.abspath(__file__)
+    for _ in range(__name__.count(".") + 1):
+        package_parent = os.path.dirname(package_parent)
     path = [package_parent] + [os.path.abspath(p) for p in sys.path
                                if p and os.path.realpath(os.path.abspath(p)) != here]
     boot = ("import sys; sys.path[:0] = __import__('json').loads(sys.argv[1]); "
-            "from gpuaug.decodecheck import _worker; _worker(sys.argv[2])")
+            f"from {__name__} import _worker; _worker(sys.argv[2])")
     return [sys.executable, "-I", "-c", boot, json.dumps(path), items_file]
 
 
@@ -182,7 +158,7 @@ def check_items(items, workers: int | None = None, label: str = "gpuaug: decodin
     if not items:
         return verdicts
     workers = min(workers or default_workers(), len(items))
-    progress = _Progress(len(items), label)
+    progress = _Progress(len(items), label, delay=PROGRESS_AFTER_S)
     with tempfile.TemporaryDirectory(prefix="gpuaug-check-") as tmp:
         procs = []
         for w in range(workers):

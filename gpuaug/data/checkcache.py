@@ -6,7 +6,7 @@ real path). An entry is keyed by the file's path relative to the root and holds 
 mtime, inode and ctime (ns) with the header check's verdict and, once the file was
 decoded, the decode verdict (:class:`DecodeCache` gives the layout): a changed file, or
 one replaced by a copy with the same size and mtime (``cp -p``, ``rsync -t``, tar), is
-checked again; an unchanged one is not even opened. The verdicts hold for one decoder and one pixel limit (:mod:`gpuaug.imagesize`):
+checked again; an unchanged one is not even opened. The verdicts hold for one decoder and one pixel limit (:mod:`gpuaug.data.imagesize`):
 a cache written under others is not used. Writes go to a temporary file in the same folder
 and are renamed into place (atomic), merged with what another run wrote meanwhile:
 concurrent runs never leave a broken cache. An unreadable or unwritable cache, or a
@@ -48,7 +48,7 @@ def file_signature(path) -> str | None:
 
 
 class DecodeCache:
-    """Verdicts of the header check and of :func:`gpuaug.decodecheck.check_items` for files
+    """Verdicts of the header check and of :func:`gpuaug.data.decodecheck.check_items` for files
     under ``root``, valid for one ``decoder`` tag and pixel limit (else everything is
     checked again).
 
