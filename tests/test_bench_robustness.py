@@ -60,6 +60,15 @@ def test_table_chart_and_the_bench_subcommands(tmp_path, capsys):
     assert path.with_suffix(".png").stat().st_size > 1000
 
 
+def test_a_partial_result_says_so():
+    result = _fake_result()
+    result["complete"] = False
+    result["settings"]["seeds"] = [0, 1, 2]
+    result["settings"]["methods_requested"] = ["none", "augmix", "pixmix"]
+    text = robustness.table(result)
+    assert "**Partial: 6 of 9 runs finished**" in text and "over 2 seed(s) (0, 1)" in text
+
+
 def test_methods_take_their_papers_cifar_settings():
     args, info = robustness.method_args("none")
     assert args == ["--method", "none", "--no-jsd"] and not info["jsd"]
