@@ -40,7 +40,7 @@ SIZES = ("smoke", "default", "full")
 
 def settings(size: str) -> dict:
     """``smoke``: structure only (a tiny set, one short run per method; tests);
-    ``default``: the committed CPU table (<= 30 min on 2 idle cores);
+    ``default``: the committed CPU table (~20 min estimated on 2 idle cores);
     ``full``: more seeds and epochs (a GPU, or a CPU with time)."""
     if size == "smoke":
         return dict(seeds=[0], epochs=1, corruptions="gaussian_noise,contrast", severities=[1, 2, 3, 4, 5],
@@ -306,8 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
                                             "measure clean and corrupted error (regenerated corruptions).")
     p.add_argument("--suite", choices=("robustness",), default="robustness")
     p.add_argument("--size", choices=SIZES, default="default",
-                   help="smoke: structure only (seconds); default: the committed CPU table (<= 30 min on 2 idle "
-                        "cores); full: 5 seeds x 20 epochs")
+                   help="smoke: structure only (seconds); default: the committed CPU table (3 seeds x 6 epochs, "
+                        "~20 min estimated on 2 idle cores, not yet measured there); full: 5 seeds x 20 epochs")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the JSON, table and chart (default bench/out)")
     p.add_argument("--name", help="file stem (default robustness-<size>-<date>)")
     p.add_argument("--work", help="folder for the runs and the corrupted set (default <out>/<name>-runs)")
