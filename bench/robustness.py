@@ -54,7 +54,7 @@ def settings(size: str) -> dict:
         return dict(seeds=[0, 1, 2], epochs=6, corruptions="common", severities=[1, 2, 3, 4, 5], data=None,
                     train_args=[])
     # 60 epochs: where PixMix and NoisyMix have fitted the set (bench/crosscheck.py: at 20 they still
-    # trail the baseline, with the authors' code as with ours; at 60 every method beats it)
+    # trail the baseline, with the authors' code as with ours; at 60 both beat it by 11-15 points)
     return dict(seeds=[0, 1, 2], epochs=60, corruptions="common", severities=[1, 2, 3, 4, 5], data=None,
                 train_args=[])
 
