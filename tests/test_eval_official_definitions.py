@@ -20,6 +20,10 @@ from gpuaug.train.evaluate import rms_calibration_error
 from _eval_helpers import trained_tiny, val_arrays
 
 
+def _refuse_non_json(name):
+    raise AssertionError(f"eval.json holds {name}, which is not JSON")
+
+
 # ----------------------------------------------------------------------------- calibration
 def calib_err_official(confidence, correct, beta=100):
     """The papers' calib_err (AugMix/PixMix calibration_tools.py, p = '2'): sort by
@@ -190,7 +194,7 @@ def test_eval_defaults_are_official_and_named_in_the_report(tmp_path_factory, ca
     common = ["--checkpoint", str(run), "--data", str(data), "--batch-size", "64", "--workers", "0",
               "--device", "cpu", "--json", str(out)]
     assert main_eval(common + ["--corruptions", str(cc), "--pgd", "--pgd-steps", "2"]) == 0
-    res = json.loads(out.read_text())
+    res = json.loads(out.read_text(), parse_constant=_refuse_non_json)  # strict JSON: no NaN / Infinity
     printed = capsys.readouterr().out
     d = res["definitions"]
     assert d["calibration"].startswith("official:") and d["precision"].startswith("float32")
@@ -201,7 +205,9 @@ def test_eval_defaults_are_official_and_named_in_the_report(tmp_path_factory, ca
     c = res["corruptions"]
     assert c["averaged_over"] == ["gaussian_noise"] and set(c["errors"]) == {"gaussian_noise", "speckle_noise"}
     assert c["mean_rms_calibration_error"] == pytest.approx(np.mean(c["rms_calibration_error"]["gaussian_noise"]))
-    assert math.isnan(res["clean"]["rms_calibration_error"])  # 16 clean predictions: under two bins
+    assert res["clean"]["rms_calibration_error"] is None  # 16 clean predictions: under two bins (NaN -> null)
+    assert any(line.startswith("clean RMS calibration error") and line.split()[-1] == "n/a"
+               for line in printed.splitlines())
 
     assert main_eval(common + ["--calibration", "all-bins", "--amp", "bf16", "--pgd", "--pgd-form", "strict",
                                "--pgd-steps", "1"]) == 0

@@ -342,7 +342,7 @@ def main_eval(argv: list[str] | None = None) -> int:
             ck = Path(args.checkpoint)
             out = Path(args.json) if args.json else (ck if ck.is_dir() else ck.parent) / "eval.json"
             try:
-                outputs.write_atomic(out, json.dumps(results, indent=2))
+                outputs.write_atomic(out, outputs.json_text(results, indent=2))
             except OSError as err:
                 raise SystemExit(f"error: cannot write {out}: {err.strerror or err}; "
                                  "choose a writable file with --json") from None

@@ -9,8 +9,8 @@
   most confident one, as ``calib_err`` of the papers' ``calibration_tools.py`` does (its
   loop is ``range(len(bins) - 1)``; the weights keep n over all predictions): that is the
   number in their tables. ``"all-bins"`` sums every bin. With fewer than two bins
-  (n < 200) the official sum is empty and the value is reported as NaN (the official
-  code returns 0 there, or fails for n < 100).
+  (n < 200) the official sum is empty and the value is NaN here (``null`` in the JSON
+  outputs, "n/a" when printed; the official code returns 0 there, or fails for n < 100).
 * ImageNet-C: error E(c, s) per corruption c and severity s = 1..5; CE_c =
   sum_s E(c, s) / sum_s E_AlexNet(c, s); mCE = mean over the 15 benchmark corruptions
   (Hendrycks & Dietterich, 2019). Layout: ``<root>/<corruption>/<severity>/<wnid>/*.JPEG``.
@@ -62,7 +62,7 @@ ALEXNET_ERR = dict(zip(CORRUPTIONS, (
 # The forms of the RMS calibration error, by name -> what the report says about each.
 CALIBRATION_FORMS = {
     "official": "RMS over adaptive bins of 100 sorted predictions, the last (most confident) bin left out "
-                "as calib_err of AugMix/PixMix calibration_tools.py does; NaN under 200 predictions",
+                "as calib_err of AugMix/PixMix calibration_tools.py does; undefined (null) under 200 predictions",
     "all-bins": "RMS over adaptive bins of 100 sorted predictions, every bin included",
 }
 
@@ -288,7 +288,9 @@ def format_table(results: dict) -> str:
         rows += eval_ood.table_rows(results["ood"])
     width = max((len(r[0]) for r in rows), default=10)
     lines = [f"{'metric':<{width}}  value (%)", "-" * (width + 11)]
-    lines += [f"{name:<{width}}  {value:8.2f}" for name, value in rows]
+    # an undefined value (NaN: e.g. the official RMS calibration error under 200 predictions) reads n/a
+    lines += [f"{name:<{width}}  {value:8.2f}" if math.isfinite(value) else f"{name:<{width}}  {'n/a':>8}"
+              for name, value in rows]
     for key in ("corruptions", "corruptions_bar"):
         if key in results and results[key]["errors"]:
             c = results[key]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import io
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -103,9 +104,27 @@ def remove_stale_temps(folder: Path | str) -> list[str]:
     return removed
 
 
+def _finite_or_none(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def json_text(obj, **kwargs) -> str:
+    """``obj`` as strict JSON for an output file: a float that is not finite (a metric that is
+    undefined, e.g. the official RMS calibration error under 200 predictions) becomes
+    ``null``, so that every JSON parser reads the file, not only Python's."""
+    return json.dumps(_finite_or_none(obj), allow_nan=False, **kwargs)
+
+
 def write_log(path: Path | str, records: list[dict]) -> Path:
-    """The metrics log: one JSON line per record, the whole file replaced atomically."""
-    return write_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
+    """The metrics log: one JSON line per record (:func:`json_text`), the whole file
+    replaced atomically."""
+    return write_atomic(path, "".join(json_text(r) + "\n" for r in records))
 
 
 def read_log(path: Path | str) -> list[dict]:
