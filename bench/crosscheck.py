@@ -59,22 +59,20 @@ MIX_COUNT = 256  # the trainer's mixing pool on the shapes set: 256 pictures of 
 
 
 def mixing_size(size: int) -> int:
-    """Side of the mixing pictures for ``size`` crops (the trainer's: 52 for 48)."""
-    return size + -(-size // 12)
+    """Side of the mixing pictures for ``size`` crops: the trainer's (:func:`gpuaug.train.loop.mixing_side`)."""
+    from gpuaug.train.loop import mixing_side
+
+    return mixing_side(size)
 
 
 # ----------------------------------------------------------------------------- data
-def _load_folder(root: Path) -> tuple[np.ndarray, np.ndarray]:
-    from PIL import Image
+def _load_split(folder: Path, classes: list | None = None) -> tuple[np.ndarray, np.ndarray, list]:
+    """A split's pictures (uint8 NHWC), labels and classes, read as ``gpuaug train`` reads an
+    ImageFolder (same scan and skips; ``classes`` pins validation's indices to training's)."""
+    from gpuaug.train.data import image_folder
 
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    images, labels = [], []
-    for c, name in enumerate(classes):
-        for f in sorted((root / name).iterdir()):
-            with Image.open(f) as im:
-                images.append(np.asarray(im.convert("RGB")))
-            labels.append(c)
-    return np.stack(images), np.asarray(labels, np.int64)
+    split = image_folder(folder, classes)
+    return np.stack([np.asarray(split.load(i)) for i in range(len(split))]), split.labels, split.classes
 
 
 def _pad_crop_flip(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -165,9 +163,9 @@ def run_arm(arm: str, seed: int, epochs: int, data_root: Path, corrupted: Path, 
     torch.manual_seed(seed)
     np.random.seed(seed)  # the authors' code draws from numpy's global generator
     rng = np.random.default_rng(seed)
-    train_x, train_y = _load_folder(data_root / "train")
-    val_x, val_y = _load_folder(data_root / "val")
-    classes = int(train_y.max()) + 1
+    train_x, train_y, train_classes = _load_split(data_root / "train")
+    val_x, val_y, _ = _load_split(data_root / "val", train_classes)
+    classes = len(train_classes)
     size = train_x.shape[1]
     mean = torch.tensor(mean_std("imagenet")[0]).view(1, 3, 1, 1)
     std = torch.tensor(mean_std("imagenet")[1]).view(1, 3, 1, 1)
@@ -329,7 +327,7 @@ def distributions(data_root: Path, pixmix_repo: Path | None, noisymix_repo: Path
         from PIL import Image
         from torchvision import transforms
 
-        train_x, _ = _load_folder(data_root / "train")
+        train_x, _, _ = _load_split(data_root / "train")
         size = train_x.shape[1]
         picked = train_x[np.random.default_rng(0).choice(len(train_x), min(images, len(train_x)), replace=False)]
         mixing = MixingSet.fractals(MIX_COUNT, size=mixing_size(size), seed=0)

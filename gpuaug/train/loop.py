@@ -93,10 +93,15 @@ def _write_preview(path: Path, images, labels, classes, jsd: bool, method_name: 
     outputs.write_atomic(path, buf.getvalue())
 
 
+def mixing_side(image_size: int) -> int:
+    """Side of the mixing pictures the trainer prepares for ``image_size`` crops (52 for 48)."""
+    return max(image_size, int(image_size * 256 / 224)) if image_size > 64 else image_size + 4
+
+
 def _make_mixing(cfg, device):
     from ..mixing import MixingSet
 
-    size = max(cfg.image_size, int(cfg.image_size * 256 / 224)) if cfg.image_size > 64 else cfg.image_size + 4
+    size = mixing_side(cfg.image_size)
     # The rank's own device (e.g. "cuda:1"), never a bare "cuda": a set belongs to one device.
     where = str(device) if device.type == "cuda" and cfg.loader_kind == "dali" else "cpu"
     if cfg.mixing and str(cfg.mixing).endswith(".npy"):  # PixMix's 300K Random Images array
